@@ -1,0 +1,100 @@
+"""supportflow: support-workflow primitives for Python applications.
+
+Ticket lifecycles on ``transitions``, an event history that is the single
+source of truth, rights per transition, and pluggy hooks — as a library.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from supportflow import errors, events, lifecycles
+from supportflow._desk import Desk, TicketView
+from supportflow._lifecycle import Guard, GuardContext, Lifecycle, Reaction, State, Transition
+from supportflow._model import (
+    Actor,
+    Category,
+    Channel,
+    Priority,
+    PriorityMatrix,
+    Role,
+    Ticket,
+    Tier,
+)
+from supportflow._time import Clock, ManualClock, SystemClock
+from supportflow.errors import (
+    ConcurrencyConflict,
+    ConfigError,
+    IdempotencyConflict,
+    InvalidTransition,
+    LifecycleError,
+    NaiveDatetimeError,
+    NotFound,
+    PermissionDenied,
+    SupportflowError,
+    ValidationError,
+)
+from supportflow.events import (
+    Assigned,
+    CommentAdded,
+    Event,
+    FieldChanged,
+    Linked,
+    Merged,
+    PriorityChanged,
+    TicketOpened,
+    Transitioned,
+)
+from supportflow.hookspecs import hookimpl
+from supportflow.store import MemoryStore, Store
+
+try:
+    __version__ = version("supportflow")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "Actor",
+    "Assigned",
+    "Category",
+    "Channel",
+    "Clock",
+    "CommentAdded",
+    "ConcurrencyConflict",
+    "ConfigError",
+    "Desk",
+    "Event",
+    "FieldChanged",
+    "Guard",
+    "GuardContext",
+    "IdempotencyConflict",
+    "InvalidTransition",
+    "Lifecycle",
+    "LifecycleError",
+    "Linked",
+    "ManualClock",
+    "MemoryStore",
+    "Merged",
+    "NaiveDatetimeError",
+    "NotFound",
+    "PermissionDenied",
+    "Priority",
+    "PriorityChanged",
+    "PriorityMatrix",
+    "Reaction",
+    "Role",
+    "State",
+    "Store",
+    "SupportflowError",
+    "SystemClock",
+    "Ticket",
+    "TicketOpened",
+    "TicketView",
+    "Tier",
+    "Transition",
+    "Transitioned",
+    "ValidationError",
+    "__version__",
+    "errors",
+    "events",
+    "hookimpl",
+    "lifecycles",
+]

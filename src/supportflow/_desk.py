@@ -1,0 +1,909 @@
+"""The Desk: the service layer that turns commands into committed events.
+
+Each command reads the ticket, checks the actor's rights, decides the events
+with pure functions (the lifecycle, :func:`supportflow.events.apply`), commits
+them with the new snapshot in one store commit, and only then calls the
+plugin hooks. A command that raises has written nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Final
+
+import attrs
+from attrs import frozen
+
+from supportflow._lifecycle import Lifecycle
+from supportflow._model import (
+    EMPTY_FIELDS,
+    Actor,
+    Category,
+    Channel,
+    Priority,
+    PriorityMatrix,
+    Role,
+    Ticket,
+    new_ticket_id,
+)
+from supportflow._plugins import PluginHost
+from supportflow._time import Clock, SystemClock, to_utc
+from supportflow.errors import (
+    ConfigError,
+    IdempotencyConflict,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
+from supportflow.events import (
+    Assigned,
+    CommentAdded,
+    Event,
+    FieldChanged,
+    Linked,
+    Merged,
+    PriorityChanged,
+    TicketOpened,
+    Transitioned,
+    apply,
+    replay,
+)
+from supportflow.lifecycles import standard
+from supportflow.store import (
+    Commit,
+    IdempotencyRecord,
+    MemoryStore,
+    Store,
+    TicketChange,
+    TicketQuery,
+)
+
+__all__ = ["Desk", "TicketView"]
+
+
+class _Unset:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET: Final = _Unset()
+
+#: Which hook each event type is announced through.
+_HOOK_FOR: Mapping[type[Event], str] = {
+    TicketOpened: "supportflow_ticket_opened",
+    CommentAdded: "supportflow_ticket_commented",
+    Transitioned: "supportflow_ticket_transitioned",
+    Assigned: "supportflow_ticket_assigned",
+    PriorityChanged: "supportflow_priority_changed",
+    FieldChanged: "supportflow_ticket_updated",
+    Merged: "supportflow_ticket_merged",
+    Linked: "supportflow_ticket_linked",
+}
+
+#: Link relations and the relation recorded on the other ticket.
+LINK_RELATIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "related": "related",
+        "parent_of": "child_of",
+        "child_of": "parent_of",
+        "duplicate_of": "duplicated_by",
+        "duplicated_by": "duplicate_of",
+        "blocks": "blocked_by",
+        "blocked_by": "blocks",
+    }
+)
+
+_CUSTOMER_VISIBLE: tuple[type[Event], ...] = (TicketOpened, Transitioned, Merged)
+
+
+@frozen
+class TicketView:
+    """A ticket as one audience may see it (see :meth:`Desk.view`).
+
+    For a customer, ``events`` holds only what the customer may see (the
+    opening, public messages, state changes, merges) and the snapshot carries
+    no custom fields; staff see everything.
+    """
+
+    ticket: Ticket
+    events: tuple[Event, ...]
+    audience: Role
+
+    @property
+    def messages(self) -> tuple[CommentAdded, ...]:
+        """The comments in this view, oldest first."""
+        return tuple(e for e in self.events if isinstance(e, CommentAdded))
+
+
+class Desk:
+    """A support desk: open tickets, reply, move them through their lifecycle.
+
+    Args:
+        store: where tickets live; a :class:`~supportflow.store.MemoryStore`
+            (the default) or any :class:`~supportflow.store.Store`.
+        lifecycle: the ticket lifecycle; :func:`supportflow.lifecycles.standard`
+            by default.
+        clock: where "now" comes from; :class:`~supportflow.SystemClock` by default.
+        plugins: plugin objects or modules with ``@hookimpl`` functions.
+        load_entry_points: also load plugins published under the
+            ``supportflow`` entry-point group (unless the environment variable
+            ``SUPPORTFLOW_DISABLE_PLUGIN_AUTOLOAD`` is set).
+        priority_matrix: derives a priority from impact × urgency.
+        default_priority: the priority of a ticket opened without one.
+
+    Example:
+        >>> from datetime import datetime, UTC
+        >>> from supportflow import Actor, Desk, ManualClock
+        >>> desk = Desk(clock=ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)))
+        >>> ann = Actor.agent("ann")
+        >>> t = desk.open_ticket(subject="Printer on fire", requester="bob@example.com",
+        ...                      priority="P2", channel="phone")
+        >>> t = desk.reply(t.id, "On my way.", by=ann)   # the first reply acknowledges
+        >>> t.state
+        'acknowledged'
+        >>> t = desk.transition(t.id, "resolve", by=ann, resolution="Extinguished.")
+        >>> [e.kind for e in desk.history(t.id)]
+        ['opened', 'commented', 'transitioned', 'transitioned']
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store | None = None,
+        lifecycle: Lifecycle | None = None,
+        clock: Clock | None = None,
+        plugins: Iterable[object] = (),
+        load_entry_points: bool = True,
+        priority_matrix: PriorityMatrix | None = None,
+        default_priority: Priority | str = Priority.MEDIUM,
+    ) -> None:
+        self.store: Store = store if store is not None else MemoryStore()
+        self.lifecycle: Lifecycle = lifecycle if lifecycle is not None else standard()
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.priority_matrix = priority_matrix or PriorityMatrix.default()
+        try:
+            self.default_priority = Priority.parse(default_priority)
+        except ValidationError as exc:
+            raise ConfigError(f"default_priority: {exc}") from None
+        if not isinstance(self.lifecycle, Lifecycle):
+            raise ConfigError(
+                f"lifecycle must be a Lifecycle (e.g. supportflow.lifecycles.standard()), "
+                f"got {self.lifecycle!r}"
+            )
+        self.plugins = PluginHost(plugins, load_entry_points=load_entry_points)
+
+    def __repr__(self) -> str:
+        return f"<Desk lifecycle={self.lifecycle.name!r} store={self.store!r}>"
+
+    # -- commands -------------------------------------------------------------------
+
+    def open_ticket(
+        self,
+        *,
+        subject: str,
+        requester: str | Actor,
+        priority: Priority | str | None = None,
+        channel: Channel | str = Channel.WEB,
+        description: str = "",
+        category: str | None = None,
+        tags: Iterable[str] = (),
+        group: str | None = None,
+        assignee: str | Actor | None = None,
+        impact: str | None = None,
+        urgency: str | None = None,
+        by: Actor | None = None,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> Ticket:
+        """Open a ticket for ``requester`` and return it.
+
+        Args:
+            subject: a one-line summary (required, non-empty).
+            requester: the customer's id (e.g. e-mail address) or a customer Actor.
+            priority: a :class:`Priority`, its name, or ``P1``..``P4``. Give
+                either this or ``impact`` and ``urgency``, which the desk's
+                priority matrix turns into a priority. Neither: the default.
+            channel: where the request came in (``email``, ``phone``, ...).
+            description, category, tags, group, assignee: as on :class:`Ticket`.
+            by: who opens it; the requester as a customer by default. A
+                customer may only open tickets for themselves.
+            idempotency_key: a retry with the same key and arguments returns the
+                first ticket instead of opening another.
+            **fields: custom fields.
+
+        Raises:
+            ValidationError: a value is malformed (empty subject, unknown priority or
+                channel, priority given together with impact/urgency).
+            PermissionDenied: a customer opening a ticket for somebody else.
+            IdempotencyConflict: the key was used for a different command.
+        """
+        requester_id = _requester_id(requester)
+        actor = Actor.customer(requester_id) if by is None else _check_actor(by)
+        if actor.role is Role.CUSTOMER and actor.id != requester_id:
+            raise PermissionDenied(
+                f"{actor} may not open a ticket for {requester_id!r}; customers open "
+                "tickets for themselves (staff may open them for anyone)"
+            )
+        subject = _text(subject, "subject")
+        resolved_priority, impact, urgency = self._decide_priority(priority, impact, urgency)
+        fingerprint = None
+        if idempotency_key is not None:
+            fingerprint = _fingerprint(
+                "open_ticket",
+                subject=subject,
+                requester=requester_id,
+                priority=resolved_priority.value,
+                channel=str(channel),
+                description=description,
+                category=category,
+                tags=sorted(tags),
+                group=group,
+                assignee=_assignee_id(assignee),
+                by=str(actor),
+                fields=fields,
+            )
+            first = self._replay_result(idempotency_key, fingerprint)
+            if first is not None:
+                return first
+        at = self._now()
+        ticket_id = new_ticket_id(at)
+        event = TicketOpened(
+            ticket_id=ticket_id,
+            version=1,
+            at=at,
+            by=actor,
+            subject=subject,
+            requester=requester_id,
+            channel=Channel.parse(channel),
+            priority=resolved_priority,
+            state=self.lifecycle.initial,
+            description=_text(description, "description", allow_empty=True),
+            category=category,
+            tags=_tags(tags),
+            assignee=_assignee_id(assignee),
+            group=group,
+            fields=_custom_fields(fields),
+            impact=impact,
+            urgency=urgency,
+        )
+        ticket = apply(None, event)
+        return self._commit_one(ticket, 0, (event,), idempotency_key, fingerprint)
+
+    def reply(self, ticket_id: str, body: str, *, by: Actor) -> Ticket:
+        """Add a public message to the ticket, visible to the customer.
+
+        From staff it is a response to the customer; from the requester it is
+        a customer message. The lifecycle's reactions may move the ticket in
+        the same command: with the standard lifecycle an agent's first reply
+        acknowledges a new ticket, and a customer reply resumes a ticket
+        waiting on the customer or reopens a resolved one.
+
+        Raises:
+            NotFound: no such ticket, or a customer replying on someone else's.
+            InvalidTransition: the ticket is closed; open a follow-up instead.
+            ValidationError: ``body`` is empty.
+        """
+        return self._comment(ticket_id, body, by, public=True)
+
+    def comment(self, ticket_id: str, body: str, *, by: Actor, public: bool = False) -> Ticket:
+        """Add an internal note (or, with ``public=True``, the same as :meth:`reply`).
+
+        Internal notes are never shown to customers and never count as a
+        response. Customers cannot write internal notes.
+
+        Raises:
+            PermissionDenied: a customer writing an internal note.
+        """
+        return self._comment(ticket_id, body, by, public=public)
+
+    def _comment(self, ticket_id: str, body: str, by: Actor, *, public: bool) -> Ticket:
+        actor = _check_actor(by)
+        if not public and actor.role is Role.CUSTOMER:
+            raise PermissionDenied(
+                f"{actor} may not add internal notes; customers reply publicly with reply()"
+            )
+        body = _text(body, "body")
+        ticket = self._load(ticket_id, actor)
+        self._refuse_if_closed(ticket, "reply to")
+        at = self._now()
+        comment = CommentAdded(
+            ticket_id=ticket.id,
+            version=ticket.version + 1,
+            at=at,
+            by=actor,
+            body=body,
+            public=public,
+        )
+        after = apply(ticket, comment)
+        events: list[Event] = [comment]
+        reaction = _reply_kind(comment, ticket)
+        if reaction is not None:
+            event = self.lifecycle.reaction(reaction, after.state)
+            if event is not None:
+                try:
+                    dest = self.lifecycle.fire(
+                        after, event, actor, EMPTY_FIELDS, check_rights=False
+                    )
+                except InvalidTransition:
+                    dest = None  # a guard declined: keep the reply, leave the state alone
+                if dest is not None:
+                    moved = Transitioned(
+                        ticket_id=ticket.id,
+                        version=after.version + 1,
+                        at=at,
+                        by=actor,
+                        event=event,
+                        source=after.state,
+                        dest=dest,
+                        cause=f"reaction:{reaction}",
+                    )
+                    after = apply(after, moved)
+                    events.append(moved)
+        return self._commit_one(after, ticket.version, tuple(events))
+
+    def transition(
+        self,
+        ticket_id: str,
+        event: str,
+        *,
+        by: Actor,
+        idempotency_key: str | None = None,
+        **data: Any,
+    ) -> Ticket:
+        """Fire lifecycle ``event`` on the ticket and return the new snapshot.
+
+        ``data`` is passed to the transition's guards and recorded with it
+        (``resolution="..."`` for ``resolve``, ``reason="..."`` for ``cancel``).
+
+        Raises:
+            InvalidTransition: the event is unknown, not possible from the
+                ticket's state (the message lists what is), or refused by a guard.
+            PermissionDenied: the actor's role may not fire it.
+            NotFound: no such ticket, or a customer acting on someone else's.
+            IdempotencyConflict: the key was used for a different command.
+        """
+        actor = _check_actor(by)
+        fingerprint = None
+        if idempotency_key is not None:
+            fingerprint = _fingerprint(
+                "transition", ticket_id=ticket_id, event=event, by=str(actor), data=data
+            )
+            first = self._replay_result(idempotency_key, fingerprint)
+            if first is not None:
+                return first
+        ticket = self._load(ticket_id, actor)
+        dest = self.lifecycle.fire(ticket, event, actor, data)
+        moved = Transitioned(
+            ticket_id=ticket.id,
+            version=ticket.version + 1,
+            at=self._now(),
+            by=actor,
+            event=event,
+            source=ticket.state,
+            dest=dest,
+            data=MappingProxyType(dict(data)) if data else EMPTY_FIELDS,
+        )
+        return self._commit_one(
+            apply(ticket, moved), ticket.version, (moved,), idempotency_key, fingerprint
+        )
+
+    def assign(
+        self,
+        ticket_id: str,
+        assignee: str | Actor | _Unset | None = _UNSET,
+        *,
+        group: str | _Unset | None = _UNSET,
+        by: Actor,
+    ) -> Ticket:
+        """Set the ticket's assignee and/or group (``None`` clears it).
+
+        Assigning what is already assigned changes nothing and records nothing.
+
+        Raises:
+            PermissionDenied: customers cannot assign.
+            InvalidTransition: the ticket is closed.
+            ValidationError: neither ``assignee`` nor ``group`` was given.
+        """
+        actor = self._staff(by, "assign tickets")
+        if isinstance(assignee, _Unset) and isinstance(group, _Unset):
+            raise ValidationError("assign() needs an assignee, a group, or both")
+        ticket = self._load(ticket_id, actor)
+        self._refuse_if_closed(ticket, "assign")
+        new_assignee = ticket.assignee if isinstance(assignee, _Unset) else _assignee_id(assignee)
+        new_group = ticket.group if isinstance(group, _Unset) else group
+        if new_assignee == ticket.assignee and new_group == ticket.group:
+            return ticket
+        event = Assigned(
+            ticket_id=ticket.id,
+            version=ticket.version + 1,
+            at=self._now(),
+            by=actor,
+            assignee=new_assignee,
+            group=new_group,
+            previous_assignee=ticket.assignee,
+            previous_group=ticket.group,
+        )
+        return self._commit_one(apply(ticket, event), ticket.version, (event,))
+
+    def set_priority(
+        self, ticket_id: str, priority: Priority | str, *, by: Actor, reason: str | None = None
+    ) -> Ticket:
+        """Change the ticket's priority (a no-op if it already has it).
+
+        Raises:
+            ValidationError: unknown priority.
+            PermissionDenied: customers cannot change priorities.
+            InvalidTransition: the ticket is closed.
+        """
+        actor = self._staff(by, "change priorities")
+        new = Priority.parse(priority)
+        ticket = self._load(ticket_id, actor)
+        self._refuse_if_closed(ticket, "re-prioritise")
+        if new is ticket.priority:
+            return ticket
+        event = PriorityChanged(
+            ticket_id=ticket.id,
+            version=ticket.version + 1,
+            at=self._now(),
+            by=actor,
+            priority=new,
+            previous=ticket.priority,
+            reason=reason,
+        )
+        return self._commit_one(apply(ticket, event), ticket.version, (event,))
+
+    def update(
+        self,
+        ticket_id: str,
+        *,
+        by: Actor,
+        subject: str | _Unset = _UNSET,
+        description: str | _Unset = _UNSET,
+        category: str | _Unset | None = _UNSET,
+        tags: Iterable[str] | _Unset = _UNSET,
+        **fields: Any,
+    ) -> Ticket:
+        """Change descriptive fields; a custom field set to ``None`` is removed.
+
+        One :class:`~supportflow.events.FieldChanged` is recorded per field
+        that actually changes, all in one command.
+
+        Raises:
+            PermissionDenied: customers cannot edit tickets.
+            InvalidTransition: the ticket is closed.
+            ValidationError: an empty subject.
+        """
+        actor = self._staff(by, "edit tickets")
+        ticket = self._load(ticket_id, actor)
+        self._refuse_if_closed(ticket, "edit")
+        wanted: dict[str, Any] = {}
+        if not isinstance(subject, _Unset):
+            wanted["subject"] = _text(subject, "subject")
+        if not isinstance(description, _Unset):
+            wanted["description"] = _text(description, "description", allow_empty=True)
+        if not isinstance(category, _Unset):
+            wanted["category"] = category
+        if not isinstance(tags, _Unset):
+            wanted["tags"] = _tags(tags)
+        _custom_fields(fields)  # validates the names
+        wanted.update(fields)
+        at = self._now()
+        events: list[Event] = []
+        current = ticket
+        for name, value in wanted.items():
+            previous = (
+                getattr(current, name) if name in FieldChanged.BUILTIN else current.fields.get(name)
+            )
+            if value == previous:
+                continue
+            change = FieldChanged(
+                ticket_id=ticket.id,
+                version=current.version + 1,
+                at=at,
+                by=actor,
+                field=name,
+                value=value,
+                previous=previous,
+            )
+            current = apply(current, change)
+            events.append(change)
+        if not events:
+            return ticket
+        return self._commit_one(current, ticket.version, tuple(events))
+
+    def merge(self, ticket_id: str, into: str, *, by: Actor) -> Ticket:
+        """Merge ticket ``ticket_id`` into ticket ``into``; return the surviving ticket.
+
+        The merged ticket fires the lifecycle's ``merge_event`` (it ends in a
+        closed state) and records :class:`~supportflow.events.Merged`; the
+        surviving ticket records a ``merged_from`` :class:`~supportflow.events.Linked`.
+        Both change in one atomic commit.
+
+        Raises:
+            ConfigError: the lifecycle defines no merge event.
+            InvalidTransition: merging a ticket into itself or into a closed ticket,
+                or a state the merge event is not possible from.
+            PermissionDenied: the actor's role may not merge.
+        """
+        actor = _check_actor(by)
+        event = self.lifecycle.merge_event
+        if event is None:
+            raise ConfigError(
+                f"lifecycle {self.lifecycle.name!r} has no merge_event; define one to merge tickets"
+            )
+        if ticket_id == into:
+            raise InvalidTransition(f"cannot merge ticket {ticket_id} into itself")
+        source = self._load(ticket_id, actor)
+        target = self._load(into, actor)
+        self._refuse_if_closed(target, "merge into")
+        dest = self.lifecycle.fire(source, event, actor, {"into": into})
+        at = self._now()
+        moved = Transitioned(
+            ticket_id=source.id,
+            version=source.version + 1,
+            at=at,
+            by=actor,
+            event=event,
+            source=source.state,
+            dest=dest,
+            data=MappingProxyType({"into": into}),
+        )
+        merged = Merged(ticket_id=source.id, version=source.version + 2, at=at, by=actor, into=into)
+        link = Linked(
+            ticket_id=target.id,
+            version=target.version + 1,
+            at=at,
+            by=actor,
+            other=source.id,
+            relation="merged_from",
+        )
+        new_source = apply(apply(source, moved), merged)
+        new_target = apply(target, link)
+        self._commit(
+            Commit(
+                (
+                    TicketChange(new_source, source.version, (moved, merged)),
+                    TicketChange(new_target, target.version, (link,)),
+                )
+            )
+        )
+        return new_target
+
+    def link(
+        self, ticket_id: str, other_id: str, *, by: Actor, relation: str = "related"
+    ) -> Ticket:
+        """Link two tickets; both record the link (with the inverse relation on
+        ``other_id``). Returns the first ticket.
+
+        Relations: ``related``, ``parent_of``/``child_of``,
+        ``duplicate_of``/``duplicated_by``, ``blocks``/``blocked_by``.
+
+        Raises:
+            ValidationError: an unknown relation, or linking a ticket to itself.
+            PermissionDenied: customers cannot link tickets.
+        """
+        actor = self._staff(by, "link tickets")
+        if relation not in LINK_RELATIONS:
+            raise ValidationError(
+                f"unknown link relation {relation!r}; use one of {', '.join(LINK_RELATIONS)}"
+            )
+        if ticket_id == other_id:
+            raise ValidationError(f"cannot link ticket {ticket_id} to itself")
+        first = self._load(ticket_id, actor)
+        second = self._load(other_id, actor)
+        at = self._now()
+        forward = Linked(
+            ticket_id=first.id,
+            version=first.version + 1,
+            at=at,
+            by=actor,
+            other=second.id,
+            relation=relation,
+        )
+        backward = Linked(
+            ticket_id=second.id,
+            version=second.version + 1,
+            at=at,
+            by=actor,
+            other=first.id,
+            relation=LINK_RELATIONS[relation],
+        )
+        new_first = apply(first, forward)
+        self._commit(
+            Commit(
+                (
+                    TicketChange(new_first, first.version, (forward,)),
+                    TicketChange(apply(second, backward), second.version, (backward,)),
+                )
+            )
+        )
+        return new_first
+
+    # -- reads ------------------------------------------------------------------------
+
+    def get(self, ticket_id: str) -> Ticket:
+        """The ticket's current snapshot.
+
+        Raises:
+            NotFound: no such ticket.
+        """
+        ticket = self.store.load(ticket_id)
+        if ticket is None:
+            raise NotFound(f"no ticket {ticket_id!r}; check the id (tickets are never deleted)")
+        return ticket
+
+    def history(self, ticket_id: str) -> tuple[Event, ...]:
+        """Every event of the ticket, oldest first (``len == ticket.version``).
+
+        Raises:
+            NotFound: no such ticket.
+        """
+        events = tuple(self.store.history(ticket_id))
+        if not events:
+            raise NotFound(f"no ticket {ticket_id!r}; check the id (tickets are never deleted)")
+        return events
+
+    def tickets(
+        self,
+        *,
+        state: str | Iterable[str] | None = None,
+        category: Category | str | Iterable[Category | str] | None = None,
+        assignee: str | Actor | None = None,
+        requester: str | Actor | None = None,
+        priority: Priority | str | None = None,
+        group: str | None = None,
+        limit: int | None = None,
+        after: str | None = None,
+    ) -> list[Ticket]:
+        """Tickets matching every given filter, oldest first.
+
+        Args:
+            state: a state name or several.
+            category: a state category (``"waiting"``) or several.
+            assignee, requester, priority, group: exact matches.
+            limit, after: paging: at most ``limit`` tickets with ids after ``after``.
+
+        Raises:
+            ValidationError: an unknown state, category or priority.
+        """
+        states: set[str] | None = None
+        if state is not None:
+            states = {state} if isinstance(state, str) else set(state)
+            unknown = states - set(self.lifecycle.state_names)
+            if unknown:
+                raise ValidationError(
+                    f"unknown state(s) {', '.join(sorted(unknown))}; lifecycle "
+                    f"{self.lifecycle.name!r} has {', '.join(self.lifecycle.state_names)}"
+                )
+        if category is not None:
+            categories = [category] if isinstance(category, str | Category) else list(category)
+            in_categories = set(self.lifecycle.states_in(*categories))
+            states = in_categories if states is None else states & in_categories
+        if limit is not None and limit < 1:
+            raise ValidationError(f"limit must be at least 1, got {limit}")
+        query = TicketQuery(
+            states=None if states is None else frozenset(states),
+            assignee=None if assignee is None else _assignee_id(assignee),
+            requester=None if requester is None else _requester_id(requester),
+            priority=None if priority is None else Priority.parse(priority),
+            group=group,
+            after=after,
+            limit=limit,
+        )
+        return self.store.find(query)
+
+    def view(self, ticket_id: str, *, as_actor: Actor) -> TicketView:
+        """The ticket as ``as_actor`` may see it.
+
+        A customer sees only their own tickets, with public messages and state
+        changes but no internal notes and no custom fields; for anyone else's
+        ticket they get :class:`~supportflow.errors.NotFound`, exactly as for a
+        ticket that does not exist. Staff and the system see everything.
+        """
+        actor = _check_actor(as_actor)
+        ticket = self._load(ticket_id, actor)
+        events = self.history(ticket_id)
+        if actor.role is Role.CUSTOMER:
+            events = tuple(
+                e
+                for e in events
+                if isinstance(e, _CUSTOMER_VISIBLE) or (isinstance(e, CommentAdded) and e.public)
+            )
+            ticket = _customer_snapshot(ticket)
+        return TicketView(ticket=ticket, events=events, audience=actor.role)
+
+    def allowed_events(self, ticket_id: str, *, by: Actor) -> tuple[str, ...]:
+        """The events ``by`` may fire on the ticket now (guards not evaluated)."""
+        actor = _check_actor(by)
+        ticket = self._load(ticket_id, actor)
+        return self.lifecycle.allowed_events(ticket.state, actor.role)
+
+    # -- plugins ----------------------------------------------------------------------
+
+    def register_plugin(self, plugin: object, name: str | None = None) -> None:
+        """Register another plugin after the desk was built."""
+        self.plugins.register(plugin, name)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        now = self.clock.now()
+        if now.tzinfo is UTC:  # the common case, checked first because every command asks
+            return now
+        return to_utc(now, "clock.now()")
+
+    def _load(self, ticket_id: str, actor: Actor) -> Ticket:
+        ticket = self.store.load(ticket_id)
+        # A customer is told "not found" for other people's tickets: saying
+        # "forbidden" would confirm that the id exists.
+        if ticket is None or (actor.role is Role.CUSTOMER and ticket.requester != actor.id):
+            raise NotFound(f"no ticket {ticket_id!r}; check the id (tickets are never deleted)")
+        return ticket
+
+    def _staff(self, by: Actor, what: str) -> Actor:
+        actor = _check_actor(by)
+        if actor.role is Role.CUSTOMER:
+            raise PermissionDenied(f"{actor} may not {what}; that needs an agent or supervisor")
+        return actor
+
+    def _refuse_if_closed(self, ticket: Ticket, what: str) -> None:
+        if self.lifecycle.category(ticket.state) is Category.CLOSED:
+            raise InvalidTransition(
+                f"cannot {what} ticket {ticket.id}: it is closed (state {ticket.state!r}); "
+                "open a follow-up ticket and link it instead",
+                ticket_id=ticket.id,
+                state=ticket.state,
+                allowed=self.lifecycle.events_from(ticket.state),
+            )
+
+    def _decide_priority(
+        self, priority: Priority | str | None, impact: str | None, urgency: str | None
+    ) -> tuple[Priority, str | None, str | None]:
+        if impact is None and urgency is None:
+            chosen = self.default_priority if priority is None else Priority.parse(priority)
+            return chosen, None, None
+        if priority is not None:
+            raise ValidationError(
+                f"give either priority ({priority!r}) or impact and urgency, not both: the "
+                "priority matrix derives the priority from impact and urgency"
+            )
+        if impact is None or urgency is None:
+            raise ValidationError(
+                "give both impact and urgency (the priority matrix needs the pair), "
+                f"got impact={impact!r}, urgency={urgency!r}"
+            )
+        derived = self.priority_matrix.derive(impact=impact, urgency=urgency)
+        return derived, impact.strip().lower(), urgency.strip().lower()
+
+    def _replay_result(self, key: str, fingerprint: str) -> Ticket | None:
+        record = self.store.idempotency(key)
+        if record is None:
+            return None
+        if record.fingerprint != fingerprint:
+            raise IdempotencyConflict(
+                f"idempotency key {key!r} was already used for a different command "
+                f"(on ticket {record.ticket_id}); use a new key for a new command"
+            )
+        ticket = replay(self.store.history(record.ticket_id)[: record.version])
+        assert ticket is not None
+        return ticket
+
+    def _commit_one(
+        self,
+        ticket: Ticket,
+        expected_version: int,
+        events: tuple[Event, ...],
+        idempotency_key: str | None = None,
+        fingerprint: str | None = None,
+    ) -> Ticket:
+        record = None
+        if idempotency_key is not None and fingerprint is not None:
+            record = IdempotencyRecord(idempotency_key, fingerprint, ticket.id, ticket.version)
+        commit = Commit((TicketChange(ticket, expected_version, events),), record)
+        try:
+            self._commit(commit)
+        except IdempotencyConflict:
+            # Another call with the same key committed first: answer as it did.
+            assert idempotency_key is not None
+            assert fingerprint is not None
+            first = self._replay_result(idempotency_key, fingerprint)
+            if first is None:
+                raise
+            return first
+        return ticket
+
+    def _commit(self, commit: Commit) -> None:
+        self.store.commit(commit)
+        if not self.plugins.active:
+            return
+        for change in commit.changes:
+            for event in change.events:
+                self.plugins.notify(
+                    _HOOK_FOR[type(event)], desk=self, ticket=change.ticket, event=event
+                )
+
+
+# -- small pure helpers ------------------------------------------------------------------
+
+
+def _check_actor(by: object) -> Actor:
+    if not isinstance(by, Actor):
+        raise ValidationError(
+            f"by= must be an Actor (e.g. Actor.agent('ann')), got {type(by).__name__} {by!r}"
+        )
+    return by
+
+
+def _requester_id(requester: str | Actor) -> str:
+    if isinstance(requester, Actor):
+        if requester.role is not Role.CUSTOMER:
+            raise ValidationError(
+                f"the requester must be a customer, got {requester}; pass the customer's id "
+                "or Actor.customer(...)"
+            )
+        return requester.id
+    return _text(requester, "requester")
+
+
+def _assignee_id(assignee: str | Actor | None) -> str | None:
+    if assignee is None:
+        return None
+    if isinstance(assignee, Actor):
+        if not assignee.is_staff:
+            raise ValidationError(
+                f"tickets are assigned to agents or supervisors, not to {assignee}"
+            )
+        return assignee.id
+    return _text(assignee, "assignee")
+
+
+def _text(value: object, name: str, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string, got {type(value).__name__} {value!r}")
+    if not allow_empty and not value.strip():
+        raise ValidationError(f"{name} must not be empty")
+    return value
+
+
+def _tags(tags: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(tags, str):
+        tags = [tags]
+    cleaned = set()
+    for tag in tags:
+        cleaned.add(_text(tag, "tag").strip())
+    return tuple(sorted(cleaned))
+
+
+def _custom_fields(fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    if not fields:
+        return EMPTY_FIELDS
+    for name in fields:
+        if not name.isidentifier():
+            raise ValidationError(f"custom field name {name!r} must be an identifier")
+    return MappingProxyType({k: v for k, v in fields.items() if v is not None})
+
+
+def _customer_snapshot(ticket: Ticket) -> Ticket:
+    return attrs.evolve(ticket, fields=EMPTY_FIELDS)
+
+
+def _reply_kind(comment: CommentAdded, ticket: Ticket) -> str | None:
+    if not comment.public:
+        return None
+    if comment.by.is_staff:
+        return "agent_reply"
+    if comment.by.role is Role.CUSTOMER and comment.by.id == ticket.requester:
+        return "customer_reply"
+    return None
+
+
+def _fingerprint(command: str, **arguments: Any) -> str:
+    payload = json.dumps([command, arguments], sort_keys=True, default=repr)
+    return hashlib.sha256(payload.encode()).hexdigest()

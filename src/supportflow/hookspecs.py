@@ -1,0 +1,141 @@
+"""The plugin hooks supportflow calls, as pluggy hook specifications.
+
+Implement any of them in a plugin object or module, marking each function
+with :data:`hookimpl`, and pass the plugin to ``Desk(plugins=[...])`` or
+publish it under the ``supportflow`` entry-point group. An implementation may
+accept any subset of a hook's arguments, by name.
+
+All ticket hooks are called **after** the command's changes have been
+committed, once per event, in history order. A hook that raises is logged
+(logger ``supportflow.plugins``) and skipped: it never undoes or loses the
+command, and the other plugins still run.
+
+Example:
+    >>> from supportflow import Actor, Desk, hookimpl
+    >>> class Audit:
+    ...     def __init__(self):
+    ...         self.seen = []
+    ...     @hookimpl
+    ...     def supportflow_ticket_opened(self, ticket):
+    ...         self.seen.append(ticket.subject)
+    >>> audit = Audit()
+    >>> desk = Desk(plugins=[audit])
+    >>> _ = desk.open_ticket(subject="VPN down", requester="alice@example.com")
+    >>> audit.seen
+    ['VPN down']
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from supportflow._desk import Desk
+    from supportflow._model import Ticket
+    from supportflow.events import (
+        Assigned,
+        CommentAdded,
+        FieldChanged,
+        Linked,
+        Merged,
+        PriorityChanged,
+        TicketOpened,
+        Transitioned,
+    )
+
+__all__ = [
+    "PROJECT_NAME",
+    "hookimpl",
+    "hookspec",
+    "supportflow_priority_changed",
+    "supportflow_ticket_assigned",
+    "supportflow_ticket_commented",
+    "supportflow_ticket_linked",
+    "supportflow_ticket_merged",
+    "supportflow_ticket_opened",
+    "supportflow_ticket_transitioned",
+    "supportflow_ticket_updated",
+]
+
+#: The pluggy project name, which is also the entry-point group plugins are found in.
+PROJECT_NAME = "supportflow"
+
+#: Marks a function as the specification of a hook (used by supportflow itself).
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+#: Marks a plugin's function as the implementation of a hook.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def supportflow_ticket_opened(desk: Desk, ticket: Ticket, event: TicketOpened) -> None:
+    """A ticket was opened.
+
+    Called after :meth:`Desk.open_ticket <supportflow.Desk.open_ticket>` has
+    committed. In every ticket hook, ``ticket`` is the snapshot after the
+    whole command and ``event`` is the frozen event being announced.
+    """
+
+
+@hookspec
+def supportflow_ticket_commented(desk: Desk, ticket: Ticket, event: CommentAdded) -> None:
+    """A public reply or an internal note was added.
+
+    Called after :meth:`Desk.reply <supportflow.Desk.reply>` or
+    :meth:`Desk.comment <supportflow.Desk.comment>` has committed. Check
+    ``event.public`` before showing ``event.body`` to a customer.
+    """
+
+
+@hookspec
+def supportflow_ticket_transitioned(desk: Desk, ticket: Ticket, event: Transitioned) -> None:
+    """The ticket moved through its lifecycle (``event.source`` → ``event.dest``).
+
+    Called for explicit transitions and for those a reply fired automatically
+    (``event.cause`` names the reaction), after the command has committed.
+    """
+
+
+@hookspec
+def supportflow_ticket_assigned(desk: Desk, ticket: Ticket, event: Assigned) -> None:
+    """The ticket's assignee or group changed.
+
+    Called after :meth:`Desk.assign <supportflow.Desk.assign>` has committed.
+    """
+
+
+@hookspec
+def supportflow_priority_changed(desk: Desk, ticket: Ticket, event: PriorityChanged) -> None:
+    """The ticket's priority changed.
+
+    Called after :meth:`Desk.set_priority <supportflow.Desk.set_priority>` has committed.
+    """
+
+
+@hookspec
+def supportflow_ticket_updated(desk: Desk, ticket: Ticket, event: FieldChanged) -> None:
+    """A descriptive or custom field changed (after :meth:`Desk.update <supportflow.Desk.update>`).
+
+    Called once per changed field.
+    """
+
+
+@hookspec
+def supportflow_ticket_merged(desk: Desk, ticket: Ticket, event: Merged) -> None:
+    """The ticket was merged into ``event.into``.
+
+    Called after :meth:`Desk.merge <supportflow.Desk.merge>` has committed.
+    ``ticket`` is the ticket that was merged away; the surviving ticket gets a
+    :func:`supportflow_ticket_linked` call with ``relation="merged_from"``.
+    """
+
+
+@hookspec
+def supportflow_ticket_linked(desk: Desk, ticket: Ticket, event: Linked) -> None:
+    """The ticket was linked to another.
+
+    Called after :meth:`Desk.link <supportflow.Desk.link>` or
+    :meth:`Desk.merge <supportflow.Desk.merge>` has committed.
+    """

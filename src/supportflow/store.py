@@ -1,0 +1,209 @@
+"""The storage port, and the in-memory store that is the reference backend.
+
+A store keeps, per ticket, the ordered history of events and the snapshot
+projected from it, and applies a :class:`Commit` atomically: all of its ticket
+changes (and its idempotency record) are written, or none. The :class:`Desk`
+computes commits with pure functions and hands them to the store; a store
+never decides anything about tickets itself.
+
+Writing a backend means implementing :class:`Store`; the conformance tests in
+:mod:`supportflow.testing` say whether it behaves.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol, runtime_checkable
+
+from attrs import field, frozen
+
+from supportflow._model import Priority, Ticket
+from supportflow.errors import ConcurrencyConflict, IdempotencyConflict
+from supportflow.events import Event
+
+__all__ = [
+    "Commit",
+    "IdempotencyRecord",
+    "MemoryStore",
+    "Store",
+    "TicketChange",
+    "TicketQuery",
+]
+
+
+@frozen(slots=False)  # dict-backed: built on every command, cheaper to create
+class TicketChange:
+    """One ticket's part of a commit.
+
+    ``expected_version`` is the version the command read (0 for a new ticket);
+    the store refuses the whole commit with
+    :class:`~supportflow.errors.ConcurrencyConflict` if the stored version
+    differs. ``events`` continue the history from ``expected_version + 1`` and
+    ``ticket`` is the snapshot after them.
+    """
+
+    ticket: Ticket
+    expected_version: int
+    events: tuple[Event, ...]
+
+
+@frozen
+class IdempotencyRecord:
+    """What a command with an idempotency key produced, so a retry gets the same answer.
+
+    ``fingerprint`` identifies the command and its arguments; ``ticket_id`` and
+    ``version`` identify its result.
+    """
+
+    key: str
+    fingerprint: str
+    ticket_id: str
+    version: int
+
+
+@frozen(slots=False)
+class Commit:
+    """Everything one command writes, applied atomically."""
+
+    changes: tuple[TicketChange, ...]
+    idempotency: IdempotencyRecord | None = None
+
+
+@frozen(kw_only=True)
+class TicketQuery:
+    """Which tickets :meth:`Store.find` returns: every given criterion must hold.
+
+    ``states`` is a set of state names (the desk turns lifecycle categories into
+    states). Results come in id order, which is creation order; page with
+    ``after`` (the last id of the previous page) and ``limit``.
+    """
+
+    states: frozenset[str] | None = None
+    assignee: str | None = None
+    requester: str | None = None
+    priority: Priority | None = None
+    group: str | None = None
+    after: str | None = None
+    limit: int | None = field(default=None)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What the :class:`~supportflow.Desk` needs from a storage backend."""
+
+    def load(self, ticket_id: str) -> Ticket | None:
+        """The latest snapshot of the ticket, or ``None`` if there is none."""
+        ...
+
+    def history(self, ticket_id: str) -> Sequence[Event]:
+        """The ticket's events in order (empty if there is no such ticket)."""
+        ...
+
+    def commit(self, commit: Commit) -> None:
+        """Apply ``commit`` atomically.
+
+        Raises:
+            ConcurrencyConflict: a change's ``expected_version`` is not the
+                stored version; nothing was written.
+            IdempotencyConflict: the commit's idempotency key is already
+                recorded; nothing was written (the desk then returns the
+                recorded result or reports the conflict).
+        """
+        ...
+
+    def find(self, query: TicketQuery) -> list[Ticket]:
+        """The snapshots matching ``query``, in id order."""
+        ...
+
+    def idempotency(self, key: str) -> IdempotencyRecord | None:
+        """The record stored under ``key``, if any."""
+        ...
+
+    def close(self) -> None:
+        """Release the backend's resources."""
+        ...
+
+
+class MemoryStore:
+    """Keeps everything in process memory: the default, and the reference backend.
+
+    Thread-safe: a lock makes each commit atomic with respect to others. The
+    snapshots handed out are immutable, so they are shared, not copied.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tickets: dict[str, Ticket] = {}
+        self._histories: dict[str, list[Event]] = {}
+        self._idempotency: dict[str, IdempotencyRecord] = {}
+
+    def load(self, ticket_id: str) -> Ticket | None:
+        return self._tickets.get(ticket_id)
+
+    def history(self, ticket_id: str) -> Sequence[Event]:
+        return tuple(self._histories.get(ticket_id, ()))
+
+    def commit(self, commit: Commit) -> None:
+        with self._lock:
+            for change in commit.changes:
+                current = self._tickets.get(change.ticket.id)
+                actual = 0 if current is None else current.version
+                if actual != change.expected_version:
+                    raise ConcurrencyConflict(
+                        change.ticket.id,
+                        change.expected_version,
+                        None if current is None else actual,
+                    )
+            record = commit.idempotency
+            if record is not None and record.key in self._idempotency:
+                raise IdempotencyConflict(f"idempotency key {record.key!r} is already recorded")
+            for change in commit.changes:
+                ticket = change.ticket
+                if change.expected_version == 0:
+                    self._histories[ticket.id] = list(change.events)
+                else:
+                    self._histories[ticket.id].extend(change.events)
+                self._tickets[ticket.id] = ticket
+            if record is not None:
+                self._idempotency[record.key] = record
+
+    def find(self, query: TicketQuery) -> list[Ticket]:
+        found: list[Ticket] = []
+        limit = query.limit
+        for ticket in self._scan(query.after):
+            if _matches(ticket, query):
+                found.append(ticket)
+                if limit is not None and len(found) >= limit:
+                    break
+        return found
+
+    def _scan(self, after: str | None) -> Iterator[Ticket]:
+        # Dicts keep insertion order and ids are time-ordered, but a ticket
+        # imported with an old id may come later: sort to honour "id order".
+        tickets: Iterable[Ticket] = sorted(self._tickets.values(), key=lambda t: t.id)
+        for ticket in tickets:
+            if after is None or ticket.id > after:
+                yield ticket
+
+    def idempotency(self, key: str) -> IdempotencyRecord | None:
+        return self._idempotency.get(key)
+
+    def close(self) -> None:
+        pass
+
+    def __len__(self) -> int:
+        return len(self._tickets)
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore: {len(self._tickets)} tickets>"
+
+
+def _matches(ticket: Ticket, query: TicketQuery) -> bool:
+    return (
+        (query.states is None or ticket.state in query.states)
+        and (query.assignee is None or ticket.assignee == query.assignee)
+        and (query.requester is None or ticket.requester == query.requester)
+        and (query.priority is None or ticket.priority is query.priority)
+        and (query.group is None or ticket.group == query.group)
+    )
