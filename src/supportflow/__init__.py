@@ -4,7 +4,8 @@ Ticket lifecycles on ``transitions``, an event history that is the single
 source of truth, rights per transition, and pluggy hooks — as a library.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 
 from supportflow import errors, events, lifecycles
 from supportflow._desk import Desk, TicketView
@@ -47,8 +48,8 @@ from supportflow.hookspecs import hookimpl
 from supportflow.store import MemoryStore, Store
 
 try:
-    __version__ = version("supportflow")
-except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = _version("supportflow")
+except _PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
 __all__ = [

@@ -329,7 +329,7 @@ class Desk:
             if event is not None:
                 try:
                     dest = self.lifecycle.fire(
-                        after, event, actor, EMPTY_FIELDS, check_rights=False
+                        after, event, actor, EMPTY_FIELDS, at=at, check_rights=False
                     )
                 except InvalidTransition:
                     dest = None  # a guard declined: keep the reply, leave the state alone
@@ -379,11 +379,12 @@ class Desk:
             if first is not None:
                 return first
         ticket = self._load(ticket_id, actor)
-        dest = self.lifecycle.fire(ticket, event, actor, data)
+        at = self._now()
+        dest = self.lifecycle.fire(ticket, event, actor, data, at=at)
         moved = Transitioned(
             ticket_id=ticket.id,
             version=ticket.version + 1,
-            at=self._now(),
+            at=at,
             by=actor,
             event=event,
             source=ticket.state,
@@ -543,8 +544,8 @@ class Desk:
         source = self._load(ticket_id, actor)
         target = self._load(into, actor)
         self._refuse_if_closed(target, "merge into")
-        dest = self.lifecycle.fire(source, event, actor, {"into": into})
         at = self._now()
+        dest = self.lifecycle.fire(source, event, actor, {"into": into}, at=at)
         moved = Transitioned(
             ticket_id=source.id,
             version=source.version + 1,

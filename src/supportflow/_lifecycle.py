@@ -14,6 +14,7 @@ import re
 import tomllib
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -55,15 +56,24 @@ class GuardContext:
         actor: who fires the event.
         event: the event's name.
         data: the keyword data passed with the command (``resolution=...``).
+        at: the instant of the command (guards must not read the wall clock).
     """
 
-    __slots__ = ("actor", "data", "event", "ticket")
+    __slots__ = ("actor", "at", "data", "event", "ticket")
 
-    def __init__(self, ticket: Ticket, actor: Actor, event: str, data: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        ticket: Ticket,
+        actor: Actor,
+        event: str,
+        data: Mapping[str, Any],
+        at: datetime | None = None,
+    ) -> None:
         self.ticket = ticket
         self.actor = actor
         self.event = event
         self.data = data
+        self.at = ticket.updated_at if at is None else at
 
     def __repr__(self) -> str:
         return f"GuardContext(ticket={self.ticket.id!r}, actor={self.actor}, event={self.event!r})"
@@ -165,12 +175,15 @@ class _Attempt(GuardContext):
 
     __slots__ = ("refusal", "state")
 
-    def __init__(self, ticket: Ticket, actor: Actor, event: str, data: Mapping[str, Any]) -> None:
+    def __init__(
+        self, ticket: Ticket, actor: Actor, event: str, data: Mapping[str, Any], at: datetime
+    ) -> None:
         # Not super().__init__(): one Python call less on every command.
         self.ticket = ticket
         self.actor = actor
         self.event = event
         self.data = data
+        self.at = at
         self.state = ticket.state
         self.refusal: str | None = None
 
@@ -410,11 +423,13 @@ class Lifecycle:
         actor: Actor,
         data: Mapping[str, Any],
         *,
+        at: datetime | None = None,
         check_rights: bool = True,
     ) -> str:
         """Decide the state ``ticket`` moves to when ``actor`` fires ``event``.
 
         A pure decision: nothing is changed; the caller records the transition.
+        ``at`` is the instant guards see (the ticket's last update if not given).
 
         Returns:
             The destination state.
@@ -435,7 +450,7 @@ class Lifecycle:
                 f"{actor} may not fire {event!r} on ticket {ticket.id}: it is allowed to "
                 f"{allowed}; ask someone with one of those roles"
             )
-        attempt = _Attempt(ticket, actor, event, data)
+        attempt = _Attempt(ticket, actor, event, data, ticket.updated_at if at is None else at)
         try:
             moved = self._machine.events[event].trigger(attempt)
         except MachineError as exc:  # defensive: _routes and the machine agree
