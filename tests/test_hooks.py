@@ -257,3 +257,14 @@ def test_every_hook_is_documented_with_its_signature_as_heading(hook):
 def test_every_hook_is_exercised_by_this_module(hook):
     source = Path(__file__).read_text()
     assert source.count(f'"{hook}"') >= 2, f"{hook} is not asserted on in {__file__}"
+
+
+def test_a_misspelled_hook_registered_later_is_refused_too(desk):
+    class Typo:
+        @hookimpl
+        def supportflow_ticket_opend(self, ticket):
+            pass
+
+    with pytest.raises(ConfigError, match="unknown hook"):
+        desk.register_plugin(Typo())
+    desk.open_ticket(subject="still works", requester="a")

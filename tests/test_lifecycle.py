@@ -503,3 +503,14 @@ def test_guards_see_the_instant_of_the_command():
     with pytest.raises(InvalidTransition, match="it is 09:00"):
         lc.fire(ticket_in("open"), "finish", ANN, {})  # defaults to the ticket's last update
     assert lc.fire(ticket_in("open"), "finish", ANN, {}, at=later) == "done"
+
+
+def test_a_reaction_to_a_transition_that_requires_data_could_never_fire():
+    with pytest.raises(LifecycleError, match="requires resolution, which a reply cannot supply"):
+        tiny(
+            transitions=[
+                Transition("finish", ["open"], "done", requires=["resolution"]),
+                Transition("close", ["done"], "closed"),
+            ],
+            reactions=[Reaction("agent_reply", ["open"], "finish")],
+        )

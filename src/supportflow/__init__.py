@@ -8,6 +8,12 @@ from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
 from supportflow import errors, events, lifecycles
+from supportflow._calendar import (
+    BusinessCalendar,
+    BusinessInterval,
+    CalendarExplanation,
+    SkippedDay,
+)
 from supportflow._desk import Desk, TicketView
 from supportflow._lifecycle import Guard, GuardContext, Lifecycle, Reaction, State, Transition
 from supportflow._model import (
@@ -55,6 +61,9 @@ except _PackageNotFoundError:  # running from a source tree that was never insta
 __all__ = [
     "Actor",
     "Assigned",
+    "BusinessCalendar",
+    "BusinessInterval",
+    "CalendarExplanation",
     "Category",
     "Channel",
     "Clock",
@@ -82,6 +91,7 @@ __all__ = [
     "PriorityMatrix",
     "Reaction",
     "Role",
+    "SkippedDay",
     "State",
     "Store",
     "SupportflowError",

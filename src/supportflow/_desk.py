@@ -207,11 +207,13 @@ class Desk:
         Args:
             subject: a one-line summary (required, non-empty).
             requester: the customer's id (e.g. e-mail address) or a customer Actor.
-            priority: a :class:`Priority`, its name, or ``P1``..``P4``. Give
+            priority: a :class:`Priority`, its name, or ``P1`` to ``P4``. Give
                 either this or ``impact`` and ``urgency``, which the desk's
                 priority matrix turns into a priority. Neither: the default.
             channel: where the request came in (``email``, ``phone``, ...).
             description, category, tags, group, assignee: as on :class:`Ticket`.
+            impact, urgency: ITIL levels (``high``, ``medium``, ``low`` with the
+                default matrix), given together instead of ``priority``.
             by: who opens it; the requester as a customer by default. A
                 customer may only open tickets for themselves.
             idempotency_key: a retry with the same key and arguments returns the
@@ -874,6 +876,8 @@ def _text(value: object, name: str, *, allow_empty: bool = False) -> str:
 
 
 def _tags(tags: Iterable[str]) -> tuple[str, ...]:
+    if not tags:
+        return ()
     if isinstance(tags, str):
         tags = [tags]
     cleaned = set()

@@ -369,6 +369,7 @@ class Lifecycle:
 
     @property
     def state_names(self) -> tuple[str, ...]:
+        """Every state name, in definition order."""
         return tuple(state.name for state in self.states)
 
     @property
@@ -645,6 +646,14 @@ def _validate(lc: Lifecycle) -> list[str]:
                 problems.append(f"{where}: unknown state {state!r}")
             elif (r.fire, state) not in seen_routes:
                 problems.append(f"{where}: event {r.fire!r} is not possible from {state!r}")
+            else:
+                route = lc.transitions[seen_routes[(r.fire, state)] - 1]
+                if route.requires:
+                    problems.append(
+                        f"{where}: event {r.fire!r} from {state!r} requires "
+                        f"{', '.join(route.requires)}, which a reply cannot supply; "
+                        "the reaction could never fire"
+                    )
 
     if lc.merge_event is not None:
         merges = [t for t in lc.transitions if t.event == lc.merge_event]

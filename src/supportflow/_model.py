@@ -9,6 +9,7 @@ and projects a new snapshot.
 from __future__ import annotations
 
 import enum
+import functools
 import os
 import random
 import threading
@@ -117,7 +118,7 @@ class Category(enum.StrEnum):
     ACTIVE = "active"
     """Being worked on."""
     WAITING = "waiting"
-    """Paused: waiting on the customer or a third party."""
+    """Paused, waiting on the customer or a third party."""
     RESOLVED = "resolved"
     """A fix was delivered; awaiting the customer's verification."""
     CLOSED = "closed"
@@ -140,7 +141,7 @@ class Priority(enum.Enum):
     """The four priority levels, most urgent first.
 
     Every API that takes a priority also accepts the level's name in any case
-    and the ITIL codes ``P1``..``P4``:
+    and the ITIL codes ``P1`` to ``P4``:
 
     >>> Priority.parse("High"), Priority.parse("p1"), Priority.parse(Priority.LOW)
     (<Priority.HIGH: 'high'>, <Priority.URGENT: 'urgent'>, <Priority.LOW: 'low'>)
@@ -197,13 +198,13 @@ class PriorityMatrix:
 
     The default follows the usual ITIL table, squeezed to four levels:
 
-    ============  ==========  ==========  ==========
-    impact \\\\ urg  high        medium      low
-    ============  ==========  ==========  ==========
-    high          urgent      high        medium
-    medium        high        medium      low
-    low           medium      low         low
-    ============  ==========  ==========  ==========
+    ================  ======  ======  ======
+    impact / urgency  high    medium  low
+    ================  ======  ======  ======
+    high              urgent  high    medium
+    medium            high    medium  low
+    low               medium  low     low
+    ================  ======  ======  ======
 
     >>> PriorityMatrix.default().derive(impact="high", urgency="medium")
     <Priority.HIGH: 'high'>
@@ -260,10 +261,12 @@ class PriorityMatrix:
 
     @property
     def impacts(self) -> tuple[str, ...]:
+        """The impact levels, most severe first."""
         return _ordered({impact for impact, _ in self.table})
 
     @property
     def urgencies(self) -> tuple[str, ...]:
+        """The urgency levels, most urgent first."""
         return _ordered({urgency for _, urgency in self.table})
 
     def derive(self, *, impact: str, urgency: str) -> Priority:
@@ -335,6 +338,8 @@ groups=('network',), skills=('vpn',), organization=None)
         cls, id: str, *, name: str | None = None, organization: str | None = None
     ) -> Actor:
         """A customer, identified by e.g. their e-mail address or account id."""
+        if name is None and organization is None and cls is Actor:
+            return _plain_customer(id)
         return cls(Role.CUSTOMER, id, name=name, organization=organization)
 
     @classmethod
@@ -369,11 +374,18 @@ groups=('network',), skills=('vpn',), organization=None)
 
     @property
     def is_staff(self) -> bool:
-        """True for agents and supervisors: the people who answer customers."""
+        """True for agents and supervisors, the people who answer customers."""
         return self.role is Role.AGENT or self.role is Role.SUPERVISOR
 
     def __str__(self) -> str:
         return f"{self.role.value}:{self.id}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_customer(id: str) -> Actor:
+    # Actors are immutable, so the desk can share one per customer id instead
+    # of building (and storing) a new one with every ticket a customer opens.
+    return Actor(Role.CUSTOMER, id)
 
 
 @frozen(slots=False)  # dict-backed: built on every command; see events.py
@@ -407,6 +419,7 @@ class Ticket:
 _id_lock = threading.Lock()
 _id_last_ms = -1
 _id_counter = 0
+_id_last_at: datetime | None = None
 # Ids need uniqueness, not secrecy (a customer asking for somebody else's id
 # gets NotFound anyway), so a PRNG seeded from the OS beats a syscall per id.
 _id_random = random.Random(os.urandom(32))
@@ -421,9 +434,11 @@ def new_ticket_id(at: datetime) -> str:
     many tickets at one instant of a manual clock) count up in the next 12
     bits, so they still sort in the order they were made.
     """
-    global _id_last_ms, _id_counter
-    ms = int(at.timestamp() * 1000)
+    global _id_last_ms, _id_counter, _id_last_at
     with _id_lock:
+        # A manual clock hands out the same instant many times: skip the conversion.
+        ms = _id_last_ms if at is _id_last_at else int(at.timestamp() * 1000)
+        _id_last_at = at
         if ms > _id_last_ms:
             _id_last_ms = ms
             _id_counter = _id_random.getrandbits(10)  # leave room to count up
@@ -436,5 +451,13 @@ def new_ticket_id(at: datetime) -> str:
         counter = _id_counter
         tail = _id_random.getrandbits(62)
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | tail
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return _UUID_FORMAT % (
+        value >> 96,
+        value >> 80 & 0xFFFF,
+        value >> 64 & 0xFFFF,
+        value >> 48 & 0xFFFF,
+        value & 0xFFFF_FFFF_FFFF,
+    )
+
+
+_UUID_FORMAT = "%08x-%04x-%04x-%04x-%012x"

@@ -47,10 +47,14 @@ class PluginHost:
             except pluggy.PluginValidationError as exc:
                 raise ConfigError(f"entry-point plugin {exc.plugin!r} is invalid: {exc}") from exc
             self._check_wrappers()
+        self._check_pending()
         self._refresh()
+
+    def _check_pending(self) -> None:
         try:
             self.manager.check_pending()
         except pluggy.PluginValidationError as exc:
+            self.manager.unregister(exc.plugin)
             raise ConfigError(
                 f"plugin {exc.plugin!r} implements an unknown hook: {exc}; check the "
                 "spelling against supportflow.hookspecs"
@@ -68,6 +72,7 @@ class PluginHost:
         except (pluggy.PluginValidationError, ValueError) as exc:
             raise ConfigError(f"cannot register plugin {plugin!r}: {exc}") from exc
         self._check_wrappers()
+        self._check_pending()
         self._refresh()
 
     def unregister(self, plugin: object) -> None:

@@ -60,6 +60,7 @@ class SystemClock:
     """The real clock: the current instant in UTC."""
 
     def now(self) -> datetime:
+        """The current instant in UTC."""
         return datetime.now(UTC)
 
     def __repr__(self) -> str:
@@ -84,6 +85,7 @@ class ManualClock:
         self._now = to_utc(start, "ManualClock start")
 
     def now(self) -> datetime:
+        """The instant the clock was last set or advanced to (UTC)."""
         return self._now
 
     def advance(self, delta: timedelta) -> datetime:

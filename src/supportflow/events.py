@@ -81,7 +81,7 @@ class CommentAdded(Event):
 
     @property
     def is_response(self) -> bool:
-        """A public message from staff (agent or supervisor): what response SLAs count."""
+        """A public message from staff (agent or supervisor), which is what response SLAs count."""
         return self.public and self.by.is_staff
 
     @property
@@ -187,7 +187,8 @@ def apply(ticket: Ticket | None, event: Event) -> Ticket:
     if isinstance(event, TicketOpened):
         if ticket is not None or event.version != 1:
             raise ValueError(f"TicketOpened must start a history, got version {event.version}")
-        return Ticket(
+        opened: Ticket = object.__new__(Ticket)  # see _evolved: same shape, a third of the cost
+        opened.__dict__.update(
             id=event.ticket_id,
             subject=event.subject,
             requester=event.requester,
@@ -203,7 +204,9 @@ def apply(ticket: Ticket | None, event: Event) -> Ticket:
             assignee=event.assignee,
             group=event.group,
             fields=event.fields,
+            merged_into=None,
         )
+        return opened
     if ticket is None or event.version != ticket.version + 1 or event.ticket_id != ticket.id:
         where = "no ticket" if ticket is None else f"{ticket.id} at version {ticket.version}"
         raise ValueError(

@@ -139,13 +139,20 @@ class MemoryStore:
         self._idempotency: dict[str, IdempotencyRecord] = {}
 
     def load(self, ticket_id: str) -> Ticket | None:
+        """The latest snapshot, or ``None``."""
         return self._tickets.get(ticket_id)
 
     def history(self, ticket_id: str) -> Sequence[Event]:
+        """The ticket's events in order (a copy)."""
         return tuple(self._histories.get(ticket_id, ()))
 
     def commit(self, commit: Commit) -> None:
+        """Apply ``commit`` atomically (see :meth:`Store.commit`)."""
+        record = commit.idempotency
         with self._lock:
+            if len(commit.changes) == 1 and record is None:
+                self._commit_single(commit.changes[0])
+                return
             for change in commit.changes:
                 current = self._tickets.get(change.ticket.id)
                 actual = 0 if current is None else current.version
@@ -155,7 +162,6 @@ class MemoryStore:
                         change.expected_version,
                         None if current is None else actual,
                     )
-            record = commit.idempotency
             if record is not None and record.key in self._idempotency:
                 raise IdempotencyConflict(f"idempotency key {record.key!r} is already recorded")
             for change in commit.changes:
@@ -168,7 +174,23 @@ class MemoryStore:
             if record is not None:
                 self._idempotency[record.key] = record
 
+    def _commit_single(self, change: TicketChange) -> None:
+        # The common case (one ticket, no idempotency key), without the loops.
+        ticket = change.ticket
+        current = self._tickets.get(ticket.id)
+        actual = 0 if current is None else current.version
+        if actual != change.expected_version:
+            raise ConcurrencyConflict(
+                ticket.id, change.expected_version, None if current is None else actual
+            )
+        if current is None:
+            self._histories[ticket.id] = list(change.events)
+        else:
+            self._histories[ticket.id].extend(change.events)
+        self._tickets[ticket.id] = ticket
+
     def find(self, query: TicketQuery) -> list[Ticket]:
+        """The snapshots matching ``query``, in id order."""
         found: list[Ticket] = []
         limit = query.limit
         for ticket in self._scan(query.after):
@@ -187,10 +209,11 @@ class MemoryStore:
                 yield ticket
 
     def idempotency(self, key: str) -> IdempotencyRecord | None:
+        """The record stored under ``key``, if any."""
         return self._idempotency.get(key)
 
     def close(self) -> None:
-        pass
+        """Nothing to release: the data goes when the store does."""
 
     def __len__(self) -> int:
         return len(self._tickets)

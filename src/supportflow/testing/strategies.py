@@ -42,7 +42,7 @@ def priorities() -> st.SearchStrategy[Priority]:
 
 
 def priority_inputs() -> st.SearchStrategy[Priority | str]:
-    """Anything the API accepts as a priority: members, names in any case, ``P1``..``P4``."""
+    """Anything the API accepts as a priority: members, names in any case, ``P1`` to ``P4``."""
     names = st.sampled_from([p.value for p in Priority]).flatmap(
         lambda name: st.sampled_from([name, name.upper(), name.capitalize(), f" {name} "])
     )
@@ -128,9 +128,13 @@ def lifecycles(
         )
 
     reactions: list[Reaction] = []
+    # A reaction passes no data, so only transitions that require none can react.
+    reactable = [t for t in transitions if not t.requires]
     for kind in ("agent_reply", "customer_reply"):
+        if not reactable:
+            break
         if draw(st.booleans()):
-            t = draw(st.sampled_from(transitions))
+            t = draw(st.sampled_from(reactable))
             reactions.append(Reaction(kind, list(t.source), t.event))
 
     merge_event = None
