@@ -41,6 +41,8 @@ def test_supportflow_demo_prints_every_ticket_path():
     assert "new > merged" in out
     assert "new > cancelled" in out
     assert "1 cancelled, 3 closed, 1 in_progress, 1 merged, 1 resolved, 1 triaged" in out
+    printer = next(line for line in out.splitlines() if "Printer on floor 3" in line)
+    assert printer.split()[-2:] == ["breached", "running"]  # acknowledged, never answered
 
 
 def test_lifecycle_show_and_check_on_the_command_line(tmp_path):

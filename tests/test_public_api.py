@@ -9,12 +9,14 @@ import supportflow
 import supportflow.testing
 
 
-@pytest.mark.parametrize("module", [supportflow, supportflow.testing], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [supportflow, supportflow.testing, supportflow.sla], ids=lambda m: m.__name__
+)
 def test_all_is_sorted(module):
     assert list(module.__all__) == sorted(module.__all__)
 
 
-_PUBLIC_SUBMODULES = {"errors", "events", "lifecycles"}
+_PUBLIC_SUBMODULES = {"errors", "events", "lifecycles", "sla"}
 
 
 @pytest.mark.parametrize("module", [supportflow, supportflow.testing], ids=lambda m: m.__name__)

@@ -7,7 +7,7 @@ source of truth, rights per transition, and pluggy hooks — as a library.
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
-from supportflow import errors, events, lifecycles
+from supportflow import errors, events, lifecycles, sla
 from supportflow._calendar import (
     BusinessCalendar,
     BusinessInterval,
@@ -26,6 +26,7 @@ from supportflow._model import (
     Ticket,
     Tier,
 )
+from supportflow._sla import ClockStatus, Match, Metric, SLAPolicy, SLAReport, Target
 from supportflow._time import Clock, ManualClock, SystemClock
 from supportflow.errors import (
     ConcurrencyConflict,
@@ -67,6 +68,7 @@ __all__ = [
     "Category",
     "Channel",
     "Clock",
+    "ClockStatus",
     "CommentAdded",
     "ConcurrencyConflict",
     "ConfigError",
@@ -81,8 +83,10 @@ __all__ = [
     "LifecycleError",
     "Linked",
     "ManualClock",
+    "Match",
     "MemoryStore",
     "Merged",
+    "Metric",
     "NaiveDatetimeError",
     "NotFound",
     "PermissionDenied",
@@ -91,11 +95,14 @@ __all__ = [
     "PriorityMatrix",
     "Reaction",
     "Role",
+    "SLAPolicy",
+    "SLAReport",
     "SkippedDay",
     "State",
     "Store",
     "SupportflowError",
     "SystemClock",
+    "Target",
     "Ticket",
     "TicketOpened",
     "TicketView",
@@ -108,4 +115,5 @@ __all__ = [
     "events",
     "hookimpl",
     "lifecycles",
+    "sla",
 ]

@@ -6,13 +6,15 @@ Used by ``supportflow demo``; also a readable tour of the API.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from attrs import frozen
 
+from supportflow._calendar import BusinessCalendar
 from supportflow._desk import Desk
 from supportflow._model import Actor, Ticket
+from supportflow._sla import SLAPolicy
 from supportflow._time import ManualClock
 from supportflow.events import TicketOpened, Transitioned
 
@@ -20,6 +22,20 @@ __all__ = ["DemoRow", "format_table", "run_demo"]
 
 #: The demo day starts on Monday 2 March 2026 at 08:00 UTC.
 DEMO_START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+_H = timedelta(hours=1)
+
+#: The desk's promise: business hours in London, targets by priority.
+DEMO_SLA = SLAPolicy(
+    "standard support",
+    {
+        "urgent": {"first_response": _H / 4, "resolution": 4 * _H},
+        "high": {"first_response": _H / 2, "resolution": 8 * _H},
+        "medium": {"first_response": 2 * _H, "resolution": 24 * _H},
+        "low": {"first_response": 8 * _H, "resolution": 40 * _H},
+    },
+    calendar=BusinessCalendar.weekly("mon-fri 08:00-18:00", tz="Europe/London"),
+)
 
 
 @frozen
@@ -33,6 +49,8 @@ class DemoRow:
     path: tuple[str, ...]
     state: str
     events: int
+    first_response: str
+    resolution: str
 
 
 def run_demo(desk: Desk | None = None, *, clock: ManualClock | None = None) -> list[DemoRow]:
@@ -41,7 +59,7 @@ def run_demo(desk: Desk | None = None, *, clock: ManualClock | None = None) -> l
     Returns one row per ticket, in the order the tickets were opened.
     """
     clock = clock or ManualClock(DEMO_START)
-    desk = desk or Desk(clock=clock, load_entry_points=False)
+    desk = desk or Desk(clock=clock, sla=[DEMO_SLA], load_entry_points=False)
     ann = Actor.agent("ann", groups=["service-desk"])
     raj = Actor.agent("raj", tier="senior", groups=["network"], skills=["vpn", "firewall"])
     sam = Actor.supervisor("sam")
@@ -201,6 +219,7 @@ def run_demo(desk: Desk | None = None, *, clock: ManualClock | None = None) -> l
         first_event = history[0]
         assert isinstance(first_event, TicketOpened)
         path = (first_event.state, *(e.dest for e in history if isinstance(e, Transitioned)))
+        sla = desk.sla(ticket.id, at=clock.now())
         rows.append(
             DemoRow(
                 number=number,
@@ -210,6 +229,8 @@ def run_demo(desk: Desk | None = None, *, clock: ManualClock | None = None) -> l
                 path=path,
                 state=ticket.state,
                 events=len(history),
+                first_response=sla["first_response"].status.value,
+                resolution=sla["resolution"].status.value,
             )
         )
     return rows
@@ -217,7 +238,10 @@ def run_demo(desk: Desk | None = None, *, clock: ManualClock | None = None) -> l
 
 def format_table(rows: list[DemoRow]) -> str:
     """The rows as a plain-text table."""
-    header = ("#", "subject", "channel", "priority", "lifecycle path", "state", "events")
+    header = (
+        "#", "subject", "channel", "priority", "lifecycle path", "state", "events",
+        "first response", "resolution",
+    )  # fmt: skip
     body = [
         (
             str(r.number),
@@ -227,6 +251,8 @@ def format_table(rows: list[DemoRow]) -> str:
             " > ".join(r.path),
             r.state,
             str(r.events),
+            r.first_response,
+            r.resolution,
         )
         for r in rows
     ]

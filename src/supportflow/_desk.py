@@ -18,6 +18,7 @@ from typing import Any, Final
 import attrs
 from attrs import frozen
 
+from supportflow._calendar import BusinessCalendar
 from supportflow._lifecycle import Lifecycle
 from supportflow._model import (
     EMPTY_FIELDS,
@@ -31,6 +32,7 @@ from supportflow._model import (
     new_ticket_id,
 )
 from supportflow._plugins import PluginHost
+from supportflow._sla import STANDARD_METRICS, Metric, SLAPolicy, SLAProjection, SLAReport, Timer
 from supportflow._time import Clock, SystemClock, to_utc
 from supportflow.errors import (
     ConfigError,
@@ -137,6 +139,11 @@ class Desk:
             ``SUPPORTFLOW_DISABLE_PLUGIN_AUTOLOAD`` is set).
         priority_matrix: derives a priority from impact × urgency.
         default_priority: the priority of a ticket opened without one.
+        sla: SLA policies, in order; the first that applies to a ticket is in
+            force. None by default: no clocks are kept.
+        calendar: the business hours of policies that name no calendar of
+            their own (24×7 UTC by default).
+        metrics: the SLA clocks to keep (the four standard ones by default).
 
     Example:
         >>> from datetime import datetime, UTC
@@ -163,6 +170,9 @@ class Desk:
         load_entry_points: bool = True,
         priority_matrix: PriorityMatrix | None = None,
         default_priority: Priority | str = Priority.MEDIUM,
+        sla: Iterable[SLAPolicy] = (),
+        calendar: BusinessCalendar | None = None,
+        metrics: Iterable[Metric] = STANDARD_METRICS,
     ) -> None:
         self.store: Store = store if store is not None else MemoryStore()
         self.lifecycle: Lifecycle = lifecycle if lifecycle is not None else standard()
@@ -177,6 +187,13 @@ class Desk:
                 f"lifecycle must be a Lifecycle (e.g. supportflow.lifecycles.standard()), "
                 f"got {self.lifecycle!r}"
             )
+        self.calendar = calendar if calendar is not None else BusinessCalendar.always("UTC")
+        self.metrics: tuple[Metric, ...] = tuple(metrics)
+        # SLA policy sets by generation: tickets whose targets were kept across
+        # an edit (set_sla(..., open_tickets="keep")) still follow their own.
+        self._policy_sets: dict[int, tuple[SLAPolicy, ...]] = {}
+        self._generation = 0
+        self._install_policies(tuple(sla))
         self.plugins = PluginHost(plugins, load_entry_points=load_entry_points)
 
     def __repr__(self) -> str:
@@ -728,6 +745,156 @@ class Desk:
         ticket = self._load(ticket_id, actor)
         return self.lifecycle.allowed_events(ticket.state, actor.role)
 
+    # -- SLA --------------------------------------------------------------------------
+
+    @property
+    def sla_policies(self) -> tuple[SLAPolicy, ...]:
+        """The SLA policies in force for new tickets."""
+        return self._policy_sets[self._generation]
+
+    def sla(self, ticket_id: str, *, at: datetime | None = None, fresh: bool = False) -> SLAReport:
+        """The ticket's SLA clocks at ``at`` (now by default).
+
+        The report comes from the projection stored with the ticket's last
+        command; ``fresh=True`` replays the whole history instead. Both give
+        the same report: SLA status is a pure function of the history, the
+        policies, the calendars and the instant.
+
+        Raises:
+            NotFound: no such ticket.
+            ValidationError: ``at`` is naive or before the ticket's last event.
+        """
+        ticket = self.get(ticket_id)
+        now = self._now() if at is None else to_utc(at, "at")
+        stored = self.store.sla_projection(ticket_id)
+        generation = self._generation if stored is None else stored.policy_set
+        projection = stored
+        if fresh or projection is None:
+            projection = self._replay_sla(ticket.id, generation)
+        return projection.report(
+            max(now, ticket.updated_at) if at is None else now,
+            policies=self._policy_sets[generation],
+            calendar=self.calendar,
+        )
+
+    def set_sla(self, policies: Iterable[SLAPolicy], *, open_tickets: str) -> None:
+        """Replace the SLA policies, choosing what happens to open tickets.
+
+        Args:
+            policies: the new ordered list; new tickets follow it.
+            open_tickets: ``"recompute"`` replays every open ticket's clocks
+                under the new policies (their targets, deadlines and timers
+                change); ``"keep"`` leaves open tickets on the policies they
+                had. Closed tickets never change either way.
+
+        Raises:
+            ConfigError: an invalid policy list, or ``open_tickets`` is neither.
+        """
+        if open_tickets not in ("recompute", "keep"):
+            raise ConfigError(f"open_tickets must be 'recompute' or 'keep', got {open_tickets!r}")
+        previous = self._generation
+        self._install_policies(tuple(policies))
+        closed = self.lifecycle.states_in(Category.CLOSED)
+        for ticket in self.store.find(TicketQuery()):
+            if ticket.state in closed:
+                continue
+            stored = self.store.sla_projection(ticket.id)
+            generation = previous if stored is None else stored.policy_set
+            if open_tickets == "keep":
+                if stored is None:
+                    self._store_sla(ticket, self._replay_sla(ticket.id, generation))
+                continue
+            self._store_sla(ticket, self._replay_sla(ticket.id, self._generation))
+
+    def run_due(self, *, now: datetime | None = None, limit: int | None = None) -> list[Timer]:
+        """Fire the SLA warnings and breaches that are due, each exactly once.
+
+        Calls :func:`~supportflow.hookspecs.supportflow_sla_warning` or
+        :func:`~supportflow.hookspecs.supportflow_sla_breached` for every due
+        timer and returns the timers fired, oldest first.
+        """
+        moment = self._now() if now is None else to_utc(now, "now")
+        fired = self.store.claim_due_timers(moment, limit)
+        for timer in fired:
+            ticket = self.get(timer.ticket_id)
+            report = self.sla(ticket.id, at=max(moment, ticket.updated_at))
+            clock = report[timer.metric].cycles[timer.cycle - 1]
+            if timer.kind == "warning":
+                self.plugins.notify(
+                    "supportflow_sla_warning",
+                    desk=self,
+                    ticket=ticket,
+                    clock=clock,
+                    threshold=timer.threshold,
+                )
+            else:
+                self.plugins.notify(
+                    "supportflow_sla_breached", desk=self, ticket=ticket, clock=clock
+                )
+        return fired
+
+    def _install_policies(self, policies: tuple[SLAPolicy, ...]) -> None:
+        problems: list[str] = []
+        known = {metric.name for metric in self.metrics}
+        names = [policy.name for policy in policies]
+        for policy in policies:
+            if not isinstance(policy, SLAPolicy):
+                raise ConfigError(f"sla= takes SLAPolicy objects, got {policy!r}")
+            unknown = sorted(policy.metric_names - known)
+            if unknown:
+                problems.append(
+                    f"policy {policy.name!r} sets targets for unknown metrics "
+                    f"{', '.join(unknown)}; the desk keeps {', '.join(sorted(known))}"
+                )
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            problems.append(f"SLA policy names must be unique: {', '.join(duplicates)}")
+        if problems:
+            raise ConfigError("; ".join(problems))
+        self._generation += 1
+        self._policy_sets[self._generation] = policies
+
+    def _replay_sla(self, ticket_id: str, generation: int) -> SLAProjection:
+        return SLAProjection.empty(generation).fold(
+            self.store.history(ticket_id),
+            lifecycle=self.lifecycle,
+            policies=self._policy_sets[generation],
+            calendar=self.calendar,
+            metrics=self.metrics,
+        )
+
+    def _store_sla(self, ticket: Ticket, projection: SLAProjection) -> None:
+        policies = self._policy_sets[projection.policy_set]
+        timers = projection.timers(policies=policies, calendar=self.calendar)
+        self.store.commit(
+            Commit((TicketChange(ticket, ticket.version, (), sla=projection, timers=timers),))
+        )
+
+    def _with_sla(self, change: TicketChange) -> tuple[TicketChange, list[tuple[str, int]]]:
+        """The change with the ticket's SLA projection and timers folded in,
+        and the (metric, cycle) pairs its events met."""
+        ticket = change.ticket
+        stored = None if change.expected_version == 0 else self.store.sla_projection(ticket.id)
+        if stored is None and change.expected_version:
+            stored = self._replay_sla(ticket.id, self._generation)
+        start = stored if stored is not None else SLAProjection.empty(self._generation)
+        policies = self._policy_sets[start.policy_set]
+        projection = start.fold(
+            change.events,
+            lifecycle=self.lifecycle,
+            policies=policies,
+            calendar=self.calendar,
+            metrics=self.metrics,
+        )
+        before = {(c.metric, c.number): c.outcome for c in start.cycles}
+        met = [
+            (c.metric, c.number)
+            for c in projection.cycles
+            if c.outcome == "met" and before.get((c.metric, c.number)) != "met"
+        ]
+        timers = projection.timers(policies=policies, calendar=self.calendar)
+        return attrs.evolve(change, sla=projection, timers=timers), met
+
     # -- plugins ----------------------------------------------------------------------
 
     def register_plugin(self, plugin: object, name: str | None = None) -> None:
@@ -823,6 +990,15 @@ class Desk:
         return ticket
 
     def _commit(self, commit: Commit) -> None:
+        met: list[tuple[Ticket, list[tuple[str, int]]]] = []
+        if self._policy_sets[self._generation] or len(self._policy_sets) > 1:
+            changes = []
+            for change in commit.changes:
+                with_sla, met_now = self._with_sla(change)
+                changes.append(with_sla)
+                if met_now:
+                    met.append((change.ticket, met_now))
+            commit = attrs.evolve(commit, changes=tuple(changes))
         self.store.commit(commit)
         if not self.plugins.active:
             return
@@ -831,6 +1007,11 @@ class Desk:
                 self.plugins.notify(
                     _HOOK_FOR[type(event)], desk=self, ticket=change.ticket, event=event
                 )
+        for ticket, cycles in met:
+            report = self.sla(ticket.id, at=ticket.updated_at)
+            for metric, number in cycles:
+                clock = report[metric].cycles[number - 1]
+                self.plugins.notify("supportflow_sla_met", desk=self, ticket=ticket, clock=clock)
 
 
 # -- small pure helpers ------------------------------------------------------------------

@@ -43,6 +43,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(format_table(rows))
     states = Counter(row.state for row in rows)
     print("\n" + ", ".join(f"{count} {state}" for state, count in sorted(states.items())))
+    print("SLA: business hours Mon-Fri 08:00-18:00 Europe/London; statuses as of 17:30 UTC")
     return 0
 
 

@@ -34,6 +34,7 @@ import pluggy
 if TYPE_CHECKING:
     from supportflow._desk import Desk
     from supportflow._model import Ticket
+    from supportflow._sla import ClockReport
     from supportflow.events import (
         Assigned,
         CommentAdded,
@@ -50,6 +51,9 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "supportflow_priority_changed",
+    "supportflow_sla_breached",
+    "supportflow_sla_met",
+    "supportflow_sla_warning",
     "supportflow_ticket_assigned",
     "supportflow_ticket_commented",
     "supportflow_ticket_linked",
@@ -138,4 +142,37 @@ def supportflow_ticket_linked(desk: Desk, ticket: Ticket, event: Linked) -> None
 
     Called after :meth:`Desk.link <supportflow.Desk.link>` or
     :meth:`Desk.merge <supportflow.Desk.merge>` has committed.
+    """
+
+
+@hookspec
+def supportflow_sla_met(desk: Desk, ticket: Ticket, clock: ClockReport) -> None:
+    """An SLA clock cycle was met (``clock.met_at``), possibly after breaching.
+
+    Called after the command whose event met it (a staff reply meeting
+    ``first_response``, a transition into a resolved state meeting
+    ``resolution``) has committed; ``clock.status`` is ``breached`` if the
+    target had already passed.
+    """
+
+
+@hookspec
+def supportflow_sla_warning(
+    desk: Desk, ticket: Ticket, clock: ClockReport, threshold: float
+) -> None:
+    """An SLA clock passed a warning threshold (``threshold`` of its target used).
+
+    Called by :meth:`Desk.run_due <supportflow.Desk.run_due>` once per
+    threshold, cycle and target version: a changed target (a new priority)
+    schedules new warnings and voids the old ones.
+    """
+
+
+@hookspec
+def supportflow_sla_breached(desk: Desk, ticket: Ticket, clock: ClockReport) -> None:
+    """An SLA clock breached its target (``clock.breached_at``).
+
+    Called by :meth:`Desk.run_due <supportflow.Desk.run_due>` once per cycle and
+    target version. A breach is sticky: the clock stays breached even if it is
+    met, paused or re-prioritised later.
     """

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from attrs import field, frozen
 
 from supportflow._model import Priority, Ticket
+from supportflow._sla import SLAProjection, Timer
 from supportflow.errors import ConcurrencyConflict, IdempotencyConflict
 from supportflow.events import Event
 
@@ -41,11 +43,17 @@ class TicketChange:
     :class:`~supportflow.errors.ConcurrencyConflict` if the stored version
     differs. ``events`` continue the history from ``expected_version + 1`` and
     ``ticket`` is the snapshot after them.
+
+    ``sla`` is the ticket's SLA projection after the events, and ``timers`` the
+    complete set of its pending timers, replacing the stored set (``None``
+    leaves either unchanged). Timers already fired are never stored again.
     """
 
     ticket: Ticket
     expected_version: int
     events: tuple[Event, ...]
+    sla: SLAProjection | None = None
+    timers: tuple[Timer, ...] | None = None
 
 
 @frozen
@@ -120,6 +128,22 @@ class Store(Protocol):
         """The record stored under ``key``, if any."""
         ...
 
+    def sla_projection(self, ticket_id: str) -> SLAProjection | None:
+        """The ticket's stored SLA projection, if any."""
+        ...
+
+    def pending_timers(self, ticket_id: str) -> tuple[Timer, ...]:
+        """The ticket's timers that have not fired yet, in due order."""
+        ...
+
+    def claim_due_timers(self, now: datetime, limit: int | None = None) -> list[Timer]:
+        """Take the pending timers due at ``now`` (oldest first, at most ``limit``).
+
+        Each timer key is handed out once, ever: a claimed key is recorded as
+        fired and never stored again.
+        """
+        ...
+
     def close(self) -> None:
         """Release the backend's resources."""
         ...
@@ -137,6 +161,9 @@ class MemoryStore:
         self._tickets: dict[str, Ticket] = {}
         self._histories: dict[str, list[Event]] = {}
         self._idempotency: dict[str, IdempotencyRecord] = {}
+        self._sla: dict[str, SLAProjection] = {}
+        self._timers: dict[str, dict[str, Timer]] = {}  # ticket id -> key -> timer
+        self._fired: set[str] = set()
 
     def load(self, ticket_id: str) -> Ticket | None:
         """The latest snapshot, or ``None``."""
@@ -165,12 +192,7 @@ class MemoryStore:
             if record is not None and record.key in self._idempotency:
                 raise IdempotencyConflict(f"idempotency key {record.key!r} is already recorded")
             for change in commit.changes:
-                ticket = change.ticket
-                if change.expected_version == 0:
-                    self._histories[ticket.id] = list(change.events)
-                else:
-                    self._histories[ticket.id].extend(change.events)
-                self._tickets[ticket.id] = ticket
+                self._apply(change)
             if record is not None:
                 self._idempotency[record.key] = record
 
@@ -183,11 +205,20 @@ class MemoryStore:
             raise ConcurrencyConflict(
                 ticket.id, change.expected_version, None if current is None else actual
             )
-        if current is None:
+        self._apply(change)
+
+    def _apply(self, change: TicketChange) -> None:
+        ticket = change.ticket
+        if change.expected_version == 0:
             self._histories[ticket.id] = list(change.events)
-        else:
+        elif change.events:
             self._histories[ticket.id].extend(change.events)
         self._tickets[ticket.id] = ticket
+        if change.sla is not None:
+            self._sla[ticket.id] = change.sla
+        if change.timers is not None:
+            fired = self._fired
+            self._timers[ticket.id] = {t.key: t for t in change.timers if t.key not in fired}
 
     def find(self, query: TicketQuery) -> list[Ticket]:
         """The snapshots matching ``query``, in id order."""
@@ -211,6 +242,29 @@ class MemoryStore:
     def idempotency(self, key: str) -> IdempotencyRecord | None:
         """The record stored under ``key``, if any."""
         return self._idempotency.get(key)
+
+    def sla_projection(self, ticket_id: str) -> SLAProjection | None:
+        """The ticket's stored SLA projection, if any."""
+        return self._sla.get(ticket_id)
+
+    def pending_timers(self, ticket_id: str) -> tuple[Timer, ...]:
+        """The ticket's timers that have not fired yet, in due order."""
+        timers = self._timers.get(ticket_id, {}).values()
+        return tuple(sorted(timers, key=lambda t: (t.at, t.key)))
+
+    def claim_due_timers(self, now: datetime, limit: int | None = None) -> list[Timer]:
+        """Take the pending timers due at ``now``; each key is handed out once."""
+        with self._lock:
+            due = sorted(
+                (t for timers in self._timers.values() for t in timers.values() if t.at <= now),
+                key=lambda t: (t.at, t.key),
+            )
+            if limit is not None:
+                due = due[:limit]
+            for timer in due:
+                del self._timers[timer.ticket_id][timer.key]
+                self._fired.add(timer.key)
+            return due
 
     def close(self) -> None:
         """Nothing to release: the data goes when the store does."""
