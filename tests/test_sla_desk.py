@@ -242,3 +242,17 @@ def test_desks_without_policies_keep_no_clocks(clock):
     assert desk.store.sla_projection(t.id) is None
     assert desk.store.pending_timers(t.id) == ()
     assert desk.sla(t.id)["first_response"].due_at is None
+
+
+def test_a_new_default_calendar_never_changes_closed_tickets(desk, clock):
+    open_ticket = open_high(desk)
+    closed = open_high(desk)
+    desk.transition(closed.id, "resolve", by=AGENT, resolution="done")
+    desk.transition(closed.id, "close", by=AGENT)
+    before = desk.sla(closed.id, at=clock.now())
+    office = BusinessCalendar.weekly("mon-fri 12:00-13:00", tz="UTC")
+    desk.set_sla([POLICY], calendar=office, open_tickets="recompute")
+    assert desk.calendar is office
+    assert desk.sla(closed.id, at=clock.now()) == before
+    # 2 h of first response at one hour a day: Tuesday 13:00.
+    assert desk.sla(open_ticket.id)["first_response"].due_at == START + timedelta(days=1, hours=4)

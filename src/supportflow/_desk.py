@@ -106,6 +106,14 @@ _CUSTOMER_VISIBLE: tuple[type[Event], ...] = (TicketOpened, Transitioned, Merged
 
 
 @frozen
+class _SLAGeneration:
+    """One version of a desk's SLA rules: its policies and default calendar."""
+
+    policies: tuple[SLAPolicy, ...]
+    calendar: BusinessCalendar
+
+
+@frozen
 class TicketView:
     """A ticket as one audience may see it (see :meth:`Desk.view`).
 
@@ -187,13 +195,15 @@ class Desk:
                 f"lifecycle must be a Lifecycle (e.g. supportflow.lifecycles.standard()), "
                 f"got {self.lifecycle!r}"
             )
-        self.calendar = calendar if calendar is not None else BusinessCalendar.always("UTC")
         self.metrics: tuple[Metric, ...] = tuple(metrics)
-        # SLA policy sets by generation: tickets whose targets were kept across
-        # an edit (set_sla(..., open_tickets="keep")) still follow their own.
-        self._policy_sets: dict[int, tuple[SLAPolicy, ...]] = {}
+        # SLA policies and the default calendar, by generation: tickets whose
+        # targets were kept across an edit (set_sla(..., open_tickets="keep")),
+        # and closed tickets, still follow the generation they had.
+        self._policy_sets: dict[int, _SLAGeneration] = {}
         self._generation = 0
-        self._install_policies(tuple(sla))
+        self._install_policies(
+            tuple(sla), calendar if calendar is not None else BusinessCalendar.always("UTC")
+        )
         self.plugins = PluginHost(plugins, load_entry_points=load_entry_points)
 
     def __repr__(self) -> str:
@@ -750,7 +760,12 @@ class Desk:
     @property
     def sla_policies(self) -> tuple[SLAPolicy, ...]:
         """The SLA policies in force for new tickets."""
-        return self._policy_sets[self._generation]
+        return self._policy_sets[self._generation].policies
+
+    @property
+    def calendar(self) -> BusinessCalendar:
+        """The business hours of policies that name no calendar (change with :meth:`set_sla`)."""
+        return self._policy_sets[self._generation].calendar
 
     def sla(self, ticket_id: str, *, at: datetime | None = None, fresh: bool = False) -> SLAReport:
         """The ticket's SLA clocks at ``at`` (now by default).
@@ -771,17 +786,26 @@ class Desk:
         projection = stored
         if fresh or projection is None:
             projection = self._replay_sla(ticket.id, generation)
+        rules = self._policy_sets[generation]
         return projection.report(
             max(now, ticket.updated_at) if at is None else now,
-            policies=self._policy_sets[generation],
-            calendar=self.calendar,
+            policies=rules.policies,
+            calendar=rules.calendar,
         )
 
-    def set_sla(self, policies: Iterable[SLAPolicy], *, open_tickets: str) -> None:
-        """Replace the SLA policies, choosing what happens to open tickets.
+    def set_sla(
+        self,
+        policies: Iterable[SLAPolicy],
+        *,
+        open_tickets: str,
+        calendar: BusinessCalendar | None = None,
+    ) -> None:
+        """Replace the SLA policies (and the default calendar), choosing what
+        happens to open tickets.
 
         Args:
             policies: the new ordered list; new tickets follow it.
+            calendar: a new default calendar; the current one if ``None``.
             open_tickets: ``"recompute"`` replays every open ticket's clocks
                 under the new policies (their targets, deadlines and timers
                 change); ``"keep"`` leaves open tickets on the policies they
@@ -793,7 +817,7 @@ class Desk:
         if open_tickets not in ("recompute", "keep"):
             raise ConfigError(f"open_tickets must be 'recompute' or 'keep', got {open_tickets!r}")
         previous = self._generation
-        self._install_policies(tuple(policies))
+        self._install_policies(tuple(policies), calendar or self.calendar)
         closed = self.lifecycle.states_in(Category.CLOSED)
         for ticket in self.store.find(TicketQuery()):
             if ticket.state in closed:
@@ -833,7 +857,9 @@ class Desk:
                 )
         return fired
 
-    def _install_policies(self, policies: tuple[SLAPolicy, ...]) -> None:
+    def _install_policies(
+        self, policies: tuple[SLAPolicy, ...], calendar: BusinessCalendar
+    ) -> None:
         problems: list[str] = []
         known = {metric.name for metric in self.metrics}
         names = [policy.name for policy in policies]
@@ -851,21 +877,24 @@ class Desk:
             problems.append(f"SLA policy names must be unique: {', '.join(duplicates)}")
         if problems:
             raise ConfigError("; ".join(problems))
+        if not isinstance(calendar, BusinessCalendar):
+            raise ConfigError(f"calendar must be a BusinessCalendar, got {calendar!r}")
         self._generation += 1
-        self._policy_sets[self._generation] = policies
+        self._policy_sets[self._generation] = _SLAGeneration(policies, calendar)
 
     def _replay_sla(self, ticket_id: str, generation: int) -> SLAProjection:
+        rules = self._policy_sets[generation]
         return SLAProjection.empty(generation).fold(
             self.store.history(ticket_id),
             lifecycle=self.lifecycle,
-            policies=self._policy_sets[generation],
-            calendar=self.calendar,
+            policies=rules.policies,
+            calendar=rules.calendar,
             metrics=self.metrics,
         )
 
     def _store_sla(self, ticket: Ticket, projection: SLAProjection) -> None:
-        policies = self._policy_sets[projection.policy_set]
-        timers = projection.timers(policies=policies, calendar=self.calendar)
+        rules = self._policy_sets[projection.policy_set]
+        timers = projection.timers(policies=rules.policies, calendar=rules.calendar)
         self.store.commit(
             Commit((TicketChange(ticket, ticket.version, (), sla=projection, timers=timers),))
         )
@@ -878,12 +907,12 @@ class Desk:
         if stored is None and change.expected_version:
             stored = self._replay_sla(ticket.id, self._generation)
         start = stored if stored is not None else SLAProjection.empty(self._generation)
-        policies = self._policy_sets[start.policy_set]
+        rules = self._policy_sets[start.policy_set]
         projection = start.fold(
             change.events,
             lifecycle=self.lifecycle,
-            policies=policies,
-            calendar=self.calendar,
+            policies=rules.policies,
+            calendar=rules.calendar,
             metrics=self.metrics,
         )
         before = {(c.metric, c.number): c.outcome for c in start.cycles}
@@ -892,7 +921,7 @@ class Desk:
             for c in projection.cycles
             if c.outcome == "met" and before.get((c.metric, c.number)) != "met"
         ]
-        timers = projection.timers(policies=policies, calendar=self.calendar)
+        timers = projection.timers(policies=rules.policies, calendar=rules.calendar)
         return attrs.evolve(change, sla=projection, timers=timers), met
 
     # -- plugins ----------------------------------------------------------------------
@@ -991,7 +1020,7 @@ class Desk:
 
     def _commit(self, commit: Commit) -> None:
         met: list[tuple[Ticket, list[tuple[str, int]]]] = []
-        if self._policy_sets[self._generation] or len(self._policy_sets) > 1:
+        if self._policy_sets[self._generation].policies or len(self._policy_sets) > 1:
             changes = []
             for change in commit.changes:
                 with_sla, met_now = self._with_sla(change)
