@@ -99,13 +99,14 @@ def test_sla_needs_an_existing_ticket_and_an_aware_instant(desk):
 def test_each_command_stores_the_next_timer_instants_with_stable_keys(desk):
     t = open_high(desk)
     timers = {timer.key: timer.at for timer in desk.store.pending_timers(t.id)}
+    after = timedelta(microseconds=1)  # the deadline itself is still on time
     assert timers == {
-        f"{t.id}/first_response/1/warning@0.5/v1": START + H,
-        f"{t.id}/first_response/1/warning@0.75/v1": START + 1.5 * H,
-        f"{t.id}/first_response/1/breach/v1": START + 2 * H,
-        f"{t.id}/resolution/1/warning@0.5/v1": START + 4 * H,
-        f"{t.id}/resolution/1/warning@0.75/v1": START + 6 * H,
-        f"{t.id}/resolution/1/breach/v1": START + 8 * H,
+        f"{t.id}/first_response/1/warning@0.5/g1v1": START + H,
+        f"{t.id}/first_response/1/warning@0.75/g1v1": START + 1.5 * H,
+        f"{t.id}/first_response/1/breach/g1v1": START + 2 * H + after,
+        f"{t.id}/resolution/1/warning@0.5/g1v1": START + 4 * H,
+        f"{t.id}/resolution/1/warning@0.75/g1v1": START + 6 * H,
+        f"{t.id}/resolution/1/breach/g1v1": START + 8 * H + after,
     }
 
 
@@ -115,7 +116,7 @@ def test_run_due_fires_each_step_once_at_its_instant(desk, clock, events):
     assert desk.run_due() == []
     clock.advance(timedelta(seconds=1))
     fired = desk.run_due()
-    assert [timer.key for timer in fired] == [f"{t.id}/first_response/1/warning@0.5/v1"]
+    assert [timer.key for timer in fired] == [f"{t.id}/first_response/1/warning@0.5/g1v1"]
     assert desk.run_due() == []
     clock.advance(2 * H)
     assert [timer.kind for timer in desk.run_due()] == ["warning", "breach"]
@@ -155,16 +156,16 @@ def test_a_priority_change_voids_the_old_timers(desk, clock):
     clock.advance(H / 4)
     desk.set_priority(t.id, "urgent", by=AGENT)
     keys = [timer.key for timer in desk.store.pending_timers(t.id)]
-    assert all(key.endswith("/v2") for key in keys)
+    assert all(key.endswith("/g1v2") for key in keys)
     breach = next(
         timer
         for timer in desk.store.pending_timers(t.id)
         if timer.metric == "first_response" and timer.kind == "breach"
     )
-    assert breach.at == START + H  # urgent: 1 h from the clock's start
+    assert breach.at == START + H + timedelta(microseconds=1)  # urgent: 1 h from the start
     clock.advance(2 * H)
     fired = [timer.key for timer in desk.run_due()]
-    assert not any(key.endswith("/v1") for key in fired)
+    assert not any(key.endswith("v1") for key in fired)
 
 
 def test_set_sla_recompute_changes_open_tickets_but_never_closed_ones(desk, clock):
@@ -256,3 +257,68 @@ def test_a_new_default_calendar_never_changes_closed_tickets(desk, clock):
     assert desk.sla(closed.id, at=clock.now()) == before
     # 2 h of first response at one hour a day: Tuesday 13:00.
     assert desk.sla(open_ticket.id)["first_response"].due_at == START + timedelta(days=1, hours=4)
+
+
+def test_nothing_breaches_at_the_deadline_itself(desk, clock, events):
+    t = open_high(desk)
+    clock.set(START + 2 * H)
+    assert [timer.kind for timer in desk.run_due()] == ["warning", "warning"]
+    desk.reply(t.id, "just in time", by=AGENT)
+    assert desk.sla(t.id)["first_response"].status is ClockStatus.MET
+    clock.advance(H)
+    assert all(timer.metric != "first_response" for timer in desk.run_due())
+    assert not any(seen[0] == "breached" for seen in events.seen)
+
+
+def test_a_breach_is_announced_once_even_after_a_priority_change(clock, events):
+    policy = SLAPolicy("p", {"high": {"first_response": H}, "low": {"first_response": 8 * H}})
+    desk = Desk(clock=clock, sla=[policy], plugins=[events], load_entry_points=False)
+    t = open_high(desk)
+    clock.advance(1.5 * H)
+    assert [timer.kind for timer in desk.run_due()] == ["warning", "breach"]
+    desk.set_priority(t.id, "low", by=AGENT)  # the breach at +1 h is sticky
+    assert desk.sla(t.id)["first_response"].breached_at == START + H
+    clock.advance(10 * H)
+    assert [timer.kind for timer in desk.run_due()] == ["warning"]  # low's own 75 %
+    assert [seen[0] for seen in events.seen].count("breached") == 1
+
+
+def test_warnings_are_rescheduled_for_a_new_target(clock, events):
+    policy = SLAPolicy(
+        "p", {"high": {"resolution": 8 * H}, "medium": {"resolution": 24 * H}}, warn_at=(0.75,)
+    )
+    desk = Desk(clock=clock, sla=[policy], plugins=[events], load_entry_points=False)
+    t = open_high(desk)
+    clock.advance(6.5 * H)
+    assert [(timer.metric, timer.kind) for timer in desk.run_due()] == [("resolution", "warning")]
+    desk.set_priority(t.id, "medium", by=AGENT)
+    assert desk.run_due() == []  # 6.5 h of 24 h is not 75 %
+    [warning] = [p for p in desk.store.pending_timers(t.id) if p.kind == "warning"]
+    assert warning.at == START + 18 * H
+
+
+def test_recomputing_under_new_policies_announces_the_new_deadlines(desk, clock, events):
+    t = open_high(desk)
+    clock.advance(2.5 * H)
+    assert "breach" in [timer.kind for timer in desk.run_due()]
+    looser = SLAPolicy("looser", {"high": {"first_response": 4 * H}})
+    desk.set_sla([looser], open_tickets="recompute")
+    assert [timer.key.rsplit("/", 1)[1] for timer in desk.store.pending_timers(t.id)] == [
+        "g2v1",
+        "g2v1",
+    ]
+    clock.advance(2 * H)
+    assert [timer.kind for timer in desk.run_due()] == ["warning", "breach"]  # at 3 h and 4 h
+    assert desk.sla(t.id)["first_response"].breached_at == START + 4 * H
+
+
+def test_met_is_not_announced_for_clocks_without_a_target(clock, events):
+    desk = Desk(
+        clock=clock,
+        sla=[SLAPolicy("p", {"urgent": {"first_response": H}})],
+        plugins=[events],
+        load_entry_points=False,
+    )
+    t = open_high(desk)  # high: no target in this policy
+    desk.reply(t.id, "hi", by=AGENT)
+    assert events.seen == []

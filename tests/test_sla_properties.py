@@ -159,7 +159,7 @@ def test_timer_keys_are_unique_and_name_their_clock(history):
         assert timer.key == (
             f"{ticket_id}/{timer.metric}/{timer.cycle}/"
             f"{timer.kind if timer.threshold is None else f'{timer.kind}@{timer.threshold:g}'}"
-            f"/v{timer.target_version}"
+            f"/g{timer.policy_set}v{timer.target_version}"
         )
 
 
@@ -171,3 +171,20 @@ def test_run_due_never_fires_a_key_twice(history):
     for step in range(6):
         fired += [timer.key for timer in desk.run_due(now=clock.now() + step * 8 * H)]
     assert len(fired) == len(set(fired))
+
+
+@SETTINGS
+@given(HISTORIES)
+def test_every_fired_timer_describes_what_the_report_says(history):
+    desk, ticket_id, clock = play(history)
+    for step in range(6):
+        now = clock.now() + step * 8 * H
+        for timer in desk.run_due(now=now):
+            clock_report = desk.sla(ticket_id, at=now)[timer.metric].cycles[timer.cycle - 1]
+            if timer.kind == "breach":
+                assert clock_report.status is ClockStatus.BREACHED
+                assert clock_report.breached_at <= now
+            else:
+                assert (timer.threshold, timer.at) in clock_report.warnings or (
+                    clock_report.status is not ClockStatus.RUNNING
+                )

@@ -831,11 +831,13 @@ class Desk:
             self._store_sla(ticket, self._replay_sla(ticket.id, self._generation))
 
     def run_due(self, *, now: datetime | None = None, limit: int | None = None) -> list[Timer]:
-        """Fire the SLA warnings and breaches that are due, each exactly once.
+        """Fire the SLA warnings and breaches that are due.
 
         Calls :func:`~supportflow.hookspecs.supportflow_sla_warning` or
         :func:`~supportflow.hookspecs.supportflow_sla_breached` for every due
-        timer and returns the timers fired, oldest first.
+        timer and returns the timers fired, oldest first. Each timer key is
+        claimed from the store once, before its hook runs; a hook that fails is
+        logged, not retried.
         """
         moment = self._now() if now is None else to_utc(now, "now")
         fired = self.store.claim_due_timers(moment, limit)
@@ -1040,6 +1042,8 @@ class Desk:
             report = self.sla(ticket.id, at=ticket.updated_at)
             for metric, number in cycles:
                 clock = report[metric].cycles[number - 1]
+                if clock.target is None:
+                    continue  # no promise was made, so none was kept
                 self.plugins.notify("supportflow_sla_met", desk=self, ticket=ticket, clock=clock)
 
 

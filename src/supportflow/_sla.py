@@ -61,7 +61,7 @@ class ClockStatus(enum.StrEnum):
     PAUSED = "paused"
     MET = "met"
     BREACHED = "breached"
-    """Sticky: a clock that breached stays breached, even if it is met later."""
+    """A clock that breached stays breached (sticky), even if it is met later."""
     STOPPED = "stopped"
     """Ended without being met or breached (the ticket was cancelled, merged, or
     the clock's work stopped being due)."""
@@ -90,6 +90,9 @@ class Step:
     category_after: Category
     responded: bool
 
+
+#: A breach is the first instant after the deadline: the deadline itself is on time.
+BREACH_AFTER = timedelta(microseconds=1)
 
 #: A predicate over a :class:`Step`.
 Condition = Callable[[Step], bool]
@@ -376,6 +379,7 @@ class Cycle:
     ended_at: datetime | None
     breached_at: datetime | None
     warnings: tuple[tuple[float, datetime], ...]
+    breach_version: int | None = None
 
     @property
     def active(self) -> bool:
@@ -399,6 +403,8 @@ class SLAProjection:
 
     @classmethod
     def empty(cls, policy_set: int = 0) -> SLAProjection:
+        """The projection before a ticket's first event; fold a whole history
+        into it to replay the ticket."""
         return cls(ticket=None, cycles=(), responded=False, policy_set=policy_set, policy=None)
 
     def fold(
@@ -449,10 +455,13 @@ class SLAProjection:
     def timers(
         self, *, policies: Sequence[SLAPolicy], calendar: BusinessCalendar
     ) -> tuple[Timer, ...]:
-        """Every warning and breach instant of the clocks under way, with stable keys.
+        """The warning and breach instants of the clocks under way, and the
+        breaches of ended clocks, with stable keys.
 
-        A timer's key names the ticket, metric, cycle, kind and target version,
-        so a target that changes (a new priority) voids the old timers.
+        A timer's key names the ticket, metric, cycle, kind, policy generation
+        and target version (``.../breach/g1v2``), so a target that changes (a
+        new priority) voids the old timers, and a breach keeps the key of the
+        target it breached.
         """
         if self.ticket is None:
             return ()
@@ -473,25 +482,42 @@ class SLAProjection:
                         at = max(at, cycle.target_since)
                         out.append(self._timer(cycle, "warning", at, fraction))
             if cycle.breached_at is not None:
-                out.append(self._timer(cycle, "breach", cycle.breached_at, None))
+                version = cycle.breach_version or cycle.target_version
+                out.append(self._timer(cycle, "breach", cycle.breached_at, None, version))
             elif cycle.active:
                 due = _instant_for(cycle, cycle.target.within, measure)
                 if due is not None:
-                    out.append(self._timer(cycle, "breach", max(due, cycle.target_since), None))
+                    # The deadline itself is still on time: the breach is the
+                    # first instant after it, when a report says "breached".
+                    at = max(due + BREACH_AFTER, cycle.target_since)
+                    out.append(self._timer(cycle, "breach", at, None))
         return tuple(sorted(out, key=lambda t: (t.at, t.key)))
 
-    def _timer(self, cycle: Cycle, kind: str, at: datetime, fraction: float | None) -> Timer:
+    def _timer(
+        self,
+        cycle: Cycle,
+        kind: str,
+        at: datetime,
+        fraction: float | None,
+        version: int | None = None,
+    ) -> Timer:
         assert self.ticket is not None
         suffix = kind if fraction is None else f"{kind}@{fraction:g}"
+        version = cycle.target_version if version is None else version
+        # The policy generation is part of the version: recomputing a ticket
+        # under new policies starts target versions afresh, and its new
+        # deadlines must not collide with keys already fired under the old ones.
+        tag = f"g{self.policy_set}v{version}"
         return Timer(
-            key=f"{self.ticket.id}/{cycle.metric}/{cycle.number}/{suffix}/v{cycle.target_version}",
+            key=f"{self.ticket.id}/{cycle.metric}/{cycle.number}/{suffix}/{tag}",
             ticket_id=self.ticket.id,
             at=at,
             metric=cycle.metric,
             cycle=cycle.number,
             kind=kind,
             threshold=fraction,
-            target_version=cycle.target_version,
+            target_version=version,
+            policy_set=self.policy_set,
         )
 
 
@@ -511,6 +537,7 @@ class Timer:
     kind: str
     threshold: float | None
     target_version: int
+    policy_set: int = 0
 
 
 # -- the fold -----------------------------------------------------------------------------------
@@ -652,6 +679,7 @@ class _Engine:
                 "ended_at": None,
                 "breached_at": None,
                 "warnings": (),
+                "breach_version": None,
             }
         )
 
@@ -694,6 +722,8 @@ class _Engine:
                 cycle["policy"] = name
                 cycle["target_version"] += 1
                 cycle["target_since"] = at
+                # Warnings belong to a target: the new one has its own thresholds.
+                cycle["warnings"] = ()
                 measure = self._measure(cycle)
                 cycle["used"] = sum(
                     (measure.between(start, end) for start, end in cycle["segments"]),
@@ -733,6 +763,7 @@ def _note_thresholds(
         due = _instant_for(frozen_cycle, target.within, measure)
         if due is not None and due < until:
             cycle["breached_at"] = max(due, cycle["target_since"])
+            cycle["breach_version"] = cycle["target_version"]
     passed = {fraction for fraction, _ in cycle["warnings"]}
     for fraction in fractions:
         if fraction in passed:
@@ -750,16 +781,24 @@ class ClockReport:
     """One cycle of an SLA clock, as of :attr:`at`.
 
     Attributes:
-        metric, cycle: which clock and which of its cycles (from 1).
+        metric: the clock's metric.
+        cycle: which of its cycles, from 1.
+        at: the instant the report describes.
         status: see :class:`ClockStatus`.
         started_at: when the cycle started.
-        policy, target, target_version: the policy and target in force; the
-            version counts target changes (a new priority).
-        due_at: when the target is used up (``None`` while paused short of it).
-        elapsed, remaining: time counted so far and left (negative once overdue).
-        met_at, breached_at, stopped_at: when it ended, or breached.
+        policy: the name of the policy in force.
+        target: the target in force, or ``None`` if the policy sets none.
+        target_version: counts target changes (a new priority), from 1.
+        due_at: when the target is used up; ``None`` while paused short of it,
+            and for a cycle that ended while paused.
+        elapsed: the time counted so far.
+        remaining: the time left (negative once overdue).
+        met_at: when the cycle was met.
+        breached_at: when it breached (sticky).
+        stopped_at: when it stopped without being met.
         warnings: the warning thresholds passed, with their instants.
         segments: the intervals in which the clock ran.
+        calendar: the business calendar the time was counted on.
     """
 
     metric: str
@@ -884,8 +923,13 @@ def _clock_report(
 
 @frozen
 class MetricReport:
-    """Every cycle of one metric; the attributes of the latest cycle are
-    available directly (``report["first_response"].status``)."""
+    """Every cycle of one metric.
+
+    The latest cycle's ``status``, ``due_at``, ``elapsed``, ``remaining``,
+    ``met_at``, ``breached_at`` and ``warnings`` are available directly
+    (``report["first_response"].status``); :attr:`current` is the whole
+    :class:`ClockReport`.
+    """
 
     name: str
     cycles: tuple[ClockReport, ...]
@@ -897,30 +941,37 @@ class MetricReport:
 
     @property
     def status(self) -> ClockStatus:
+        """The latest cycle's status (``not_started`` if none)."""
         return ClockStatus.NOT_STARTED if not self.cycles else self.cycles[-1].status
 
     @property
     def due_at(self) -> datetime | None:
+        """The latest cycle's deadline."""
         return None if not self.cycles else self.cycles[-1].due_at
 
     @property
     def elapsed(self) -> timedelta:
+        """The time the latest cycle has counted."""
         return timedelta(0) if not self.cycles else self.cycles[-1].elapsed
 
     @property
     def remaining(self) -> timedelta | None:
+        """The time the latest cycle has left."""
         return None if not self.cycles else self.cycles[-1].remaining
 
     @property
     def met_at(self) -> datetime | None:
+        """When the latest cycle was met."""
         return None if not self.cycles else self.cycles[-1].met_at
 
     @property
     def breached_at(self) -> datetime | None:
+        """When the latest cycle breached."""
         return None if not self.cycles else self.cycles[-1].breached_at
 
     @property
     def warnings(self) -> tuple[tuple[float, datetime], ...]:
+        """The warning thresholds the latest cycle passed."""
         return () if not self.cycles else self.cycles[-1].warnings
 
     def explain(self) -> str:
