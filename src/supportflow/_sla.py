@@ -432,10 +432,11 @@ class SLAProjection:
                 f"{self.ticket.updated_at.isoformat()}; ask for an instant at or after it"
             )
         calendars = _calendars(policies, calendar)
+        fractions = self.warn_at(policies)
         reports: dict[str, list[ClockReport]] = {}
         for cycle in self.cycles:
             reports.setdefault(cycle.metric, []).append(
-                _clock_report(cycle, now, calendars, self.warn_at(policies))
+                _clock_report(cycle, now, calendars, fractions)
             )
         return SLAReport(
             ticket_id=None if self.ticket is None else self.ticket.id,
@@ -571,15 +572,18 @@ def _calendars(
 def _instant_for(cycle: Cycle, amount: timedelta, measure: _Measure) -> datetime | None:
     """When the cycle's counted time reaches ``amount``: inside a past segment,
     in the running one, or ``None`` while paused short of it."""
+    if cycle.used < amount:
+        # Not reached in the closed segments (``used`` is their total under the
+        # current measure), so no need to walk them.
+        since = cycle.running_since
+        return None if since is None else measure.add(since, amount - cycle.used)
     used = timedelta(0)
     for start, end in cycle.segments:
         length = measure.between(start, end)
         if used + length >= amount:
             return measure.add(start, amount - used) if amount > used else start
         used += length
-    if cycle.running_since is not None:
-        return measure.add(cycle.running_since, amount - used)
-    return None
+    return None  # unreachable while used == the segments' total; kept for safety
 
 
 class _Engine:
@@ -757,16 +761,22 @@ class _Engine:
 def _note_thresholds(
     cycle: dict[str, Any], until: datetime, measure: _Measure, fractions: Sequence[float]
 ) -> None:
-    frozen_cycle = Cycle(**cycle)
     target: Target = cycle["target"]
-    if cycle["breached_at"] is None:
+    since = cycle["running_since"]
+    # Business time never runs faster than real time: thresholds beyond this
+    # bound cannot have been reached by ``until``, so skip computing them.
+    reach = (
+        cycle["used"] + (until - since) if since is not None and until > since else cycle["used"]
+    )
+    frozen_cycle = Cycle(**cycle)
+    if cycle["breached_at"] is None and reach >= target.within:
         due = _instant_for(frozen_cycle, target.within, measure)
         if due is not None and due < until:
             cycle["breached_at"] = max(due, cycle["target_since"])
             cycle["breach_version"] = cycle["target_version"]
     passed = {fraction for fraction, _ in cycle["warnings"]}
     for fraction in fractions:
-        if fraction in passed:
+        if fraction in passed or reach < target.within * fraction:
             continue
         at = _instant_for(frozen_cycle, target.within * fraction, measure)
         if at is not None and at <= until:
@@ -871,8 +881,9 @@ def _clock_report(
 ) -> ClockReport:
     calendar = calendars.get(cycle.policy, calendars[None])
     measure = _Measure(cycle.target, calendar)
-    working = attrs.asdict(cycle, recurse=False)
+    working: dict[str, Any] = {"breached_at": cycle.breached_at, "warnings": cycle.warnings}
     if cycle.active and cycle.target is not None:
+        working = attrs.asdict(cycle, recurse=False)
         _note_thresholds(working, now, measure, fractions)
     segments = cycle.segments
     elapsed = cycle.used
