@@ -586,3 +586,26 @@ def test_the_ticket_ends_where_its_history_says(desk, ticket, manual_clock):
     assert replay(history) == t
     assert t.version == len(history) == 10
     assert [e.version for e in history] == list(range(1, 11))
+
+
+def test_a_lost_race_on_a_desk_with_sla_is_a_concurrency_conflict(manual_clock):
+    from datetime import timedelta as td
+
+    from supportflow import SLAPolicy
+
+    policy = SLAPolicy("p", {"medium": {"first_response": td(hours=1)}})
+    store = MemoryStore()
+    first = Desk(store=store, clock=manual_clock, sla=[policy], retries=0, load_entry_points=False)
+    second = Desk(store=store, clock=manual_clock, sla=[policy], retries=0, load_entry_points=False)
+    t = first.open_ticket(subject="x", requester="alice@example.com")
+    real_load = store.load
+    store.load = lambda ticket_id: real_load(ticket_id) if ticket_id != t.id else stale
+    stale = real_load(t.id)
+    first.transition(t.id, "acknowledge", by=ANN)  # moves on behind second's back
+    with pytest.raises(ConcurrencyConflict):
+        second.transition(t.id, "triage", by=ANN)
+    store.load = real_load
+    retrying = Desk(
+        store=store, clock=manual_clock, sla=[policy], retries=1, load_entry_points=False
+    )
+    assert retrying.transition(t.id, "triage", by=ANN).state == "triaged"

@@ -26,8 +26,11 @@ from supportflow.events import (
 ANN = Actor.agent("ann")
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 HOOKS = sorted(name for name in vars(hookspecs) if name.startswith("supportflow_"))
-# The SLA hooks are exercised in test_sla_desk.py; the rest here.
-TICKET_HOOKS = [name for name in HOOKS if "_sla_" not in name]
+# The ticket hooks announce events and are exercised here; the SLA hooks in
+# test_sla_desk.py; supportflow_register_stores (a question) below.
+TICKET_HOOKS = [
+    name for name in HOOKS if "_sla_" not in name and name != "supportflow_register_stores"
+]
 TESTS = Path(__file__).resolve().parent
 
 
@@ -278,3 +281,57 @@ def test_a_misspelled_hook_registered_later_is_refused_too(desk):
     with pytest.raises(ConfigError, match="unknown hook"):
         desk.register_plugin(Typo())
     desk.open_ticket(subject="still works", requester="a")
+
+
+# -- storage backends by URL ---------------------------------------------------------------
+
+
+class ScratchStore:
+    """A plugin offering a backend under its own URL scheme."""
+
+    def __init__(self):
+        self.urls = []
+
+    @hookimpl
+    def supportflow_register_stores(self):
+        def factory(url):
+            self.urls.append(url)
+            from supportflow import MemoryStore
+
+            return MemoryStore()
+
+        return {"scratch": factory}
+
+
+def test_a_plugin_can_offer_a_store_by_url_scheme(manual_clock):
+    plugin = ScratchStore()
+    desk = Desk(
+        store="scratch://team-a", clock=manual_clock, plugins=[plugin], load_entry_points=False
+    )
+    desk.open_ticket(subject="stored by a plugin", requester="a")
+    assert plugin.urls == ["scratch://team-a"]
+    assert len(desk.store) == 1
+
+
+def test_memory_urls_are_built_in(manual_clock):
+    from supportflow import MemoryStore
+
+    desk = Desk(store="memory://", clock=manual_clock, load_entry_points=False)
+    assert isinstance(desk.store, MemoryStore)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("nosuch://x", "no store for URL scheme 'nosuch'.*known schemes: memory"),
+        ("desk.db", "has no scheme"),
+    ],
+)
+def test_unknown_store_urls_are_config_errors(url, message):
+    with pytest.raises(ConfigError, match=message):
+        Desk(store=url, load_entry_points=False)
+
+
+def test_two_plugins_offering_one_scheme_are_refused():
+    with pytest.raises(ConfigError, match="two plugins offer a store for the URL scheme"):
+        Desk(store="scratch://x", plugins=[ScratchStore(), ScratchStore()], load_entry_points=False)

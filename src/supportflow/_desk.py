@@ -8,12 +8,13 @@ plugin hooks. A command that raises has written nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, TypeVar, cast
 
 import attrs
 from attrs import frozen
@@ -33,8 +34,10 @@ from supportflow._model import (
 )
 from supportflow._plugins import PluginHost
 from supportflow._sla import STANDARD_METRICS, Metric, SLAPolicy, SLAProjection, SLAReport, Timer
+from supportflow._stores import open_store
 from supportflow._time import Clock, SystemClock, to_utc
 from supportflow.errors import (
+    ConcurrencyConflict,
     ConfigError,
     IdempotencyConflict,
     InvalidTransition,
@@ -104,6 +107,35 @@ LINK_RELATIONS: Mapping[str, str] = MappingProxyType(
 
 _CUSTOMER_VISIBLE: tuple[type[Event], ...] = (TicketOpened, Transitioned, Merged)
 
+#: The event kinds a desk with ``outbox=True`` writes to the outbox.
+OUTBOX_KINDS: frozenset[str] = frozenset(
+    {"opened", "commented", "transitioned", "assigned", "priority_changed", "merged"}
+)
+
+_C = TypeVar("_C", bound=Callable[..., Any])
+
+
+def _retried(command: _C) -> _C:
+    """Re-run ``command`` from a fresh read when it loses a concurrency race.
+
+    Safe because every command decides from what it reads: a retry sees the
+    winner's changes and decides again (and may then be refused, say with
+    InvalidTransition, exactly as if it had come second).
+    """
+
+    @functools.wraps(command)
+    def retrying(self: Desk, *args: Any, **kwargs: Any) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return command(self, *args, **kwargs)
+            except ConcurrencyConflict:
+                if attempt >= self.retries:
+                    raise
+                attempt += 1
+
+    return cast(_C, retrying)
+
 
 @frozen
 class _SLAGeneration:
@@ -136,8 +168,10 @@ class Desk:
     """A support desk: open tickets, reply, move them through their lifecycle.
 
     Args:
-        store: where tickets live; a :class:`~supportflow.store.MemoryStore`
-            (the default) or any :class:`~supportflow.store.Store`.
+        store: where tickets live: a :class:`~supportflow.store.Store`, or a
+            URL (``"memory://"``, ``"sqlite:///desk.db"``,
+            ``"postgresql://user@host/db"``, or a scheme a plugin registers);
+            in memory by default.
         lifecycle: the ticket lifecycle; :func:`supportflow.lifecycles.standard`
             by default.
         clock: where "now" comes from; :class:`~supportflow.SystemClock` by default.
@@ -149,6 +183,12 @@ class Desk:
         default_priority: the priority of a ticket opened without one.
         sla: SLA policies, in order; the first that applies to a ticket is in
             force. None by default: no clocks are kept.
+        outbox: write the notification-worthy events of every command to the
+            store's outbox in the same transaction, for notifiers to deliver.
+            Off by default (nothing would drain it).
+        retries: how many times a command that lost an optimistic-concurrency
+            race is re-run from a fresh read before
+            :class:`~supportflow.errors.ConcurrencyConflict` reaches the caller.
         calendar: the business hours of policies that name no calendar of
             their own (24×7 UTC by default).
         metrics: the SLA clocks to keep (the four standard ones by default).
@@ -171,7 +211,7 @@ class Desk:
     def __init__(
         self,
         *,
-        store: Store | None = None,
+        store: Store | str | None = None,
         lifecycle: Lifecycle | None = None,
         clock: Clock | None = None,
         plugins: Iterable[object] = (),
@@ -181,7 +221,12 @@ class Desk:
         sla: Iterable[SLAPolicy] = (),
         calendar: BusinessCalendar | None = None,
         metrics: Iterable[Metric] = STANDARD_METRICS,
+        outbox: bool = False,
+        retries: int = 3,
     ) -> None:
+        self.plugins = PluginHost(plugins, load_entry_points=load_entry_points)
+        if isinstance(store, str):
+            store = open_store(store, self.plugins.store_offers())
         self.store: Store = store if store is not None else MemoryStore()
         self.lifecycle: Lifecycle = lifecycle if lifecycle is not None else standard()
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -196,6 +241,10 @@ class Desk:
                 f"got {self.lifecycle!r}"
             )
         self.metrics: tuple[Metric, ...] = tuple(metrics)
+        self.outbox = outbox
+        if not isinstance(retries, int) or retries < 0:
+            raise ConfigError(f"retries must be a whole number of at least 0, got {retries!r}")
+        self.retries = retries
         # SLA policies and the default calendar, by generation: tickets whose
         # targets were kept across an edit (set_sla(..., open_tickets="keep")),
         # and closed tickets, still follow the generation they had.
@@ -204,7 +253,6 @@ class Desk:
         self._install_policies(
             tuple(sla), calendar if calendar is not None else BusinessCalendar.always("UTC")
         )
-        self.plugins = PluginHost(plugins, load_entry_points=load_entry_points)
 
     def __repr__(self) -> str:
         return f"<Desk lifecycle={self.lifecycle.name!r} store={self.store!r}>"
@@ -305,6 +353,7 @@ class Desk:
         ticket = apply(None, event)
         return self._commit_one(ticket, 0, (event,), idempotency_key, fingerprint)
 
+    @_retried
     def reply(self, ticket_id: str, body: str, *, by: Actor) -> Ticket:
         """Add a public message to the ticket, visible to the customer.
 
@@ -321,6 +370,7 @@ class Desk:
         """
         return self._comment(ticket_id, body, by, public=True)
 
+    @_retried
     def comment(self, ticket_id: str, body: str, *, by: Actor, public: bool = False) -> Ticket:
         """Add an internal note (or, with ``public=True``, the same as :meth:`reply`).
 
@@ -377,6 +427,7 @@ class Desk:
                     events.append(moved)
         return self._commit_one(after, ticket.version, tuple(events))
 
+    @_retried
     def transition(
         self,
         ticket_id: str,
@@ -424,6 +475,7 @@ class Desk:
             apply(ticket, moved), ticket.version, (moved,), idempotency_key, fingerprint
         )
 
+    @_retried
     def assign(
         self,
         ticket_id: str,
@@ -462,6 +514,7 @@ class Desk:
         )
         return self._commit_one(apply(ticket, event), ticket.version, (event,))
 
+    @_retried
     def set_priority(
         self, ticket_id: str, priority: Priority | str, *, by: Actor, reason: str | None = None
     ) -> Ticket:
@@ -489,6 +542,7 @@ class Desk:
         )
         return self._commit_one(apply(ticket, event), ticket.version, (event,))
 
+    @_retried
     def update(
         self,
         ticket_id: str,
@@ -548,6 +602,7 @@ class Desk:
             return ticket
         return self._commit_one(current, ticket.version, tuple(events))
 
+    @_retried
     def merge(self, ticket_id: str, into: str, *, by: Actor) -> Ticket:
         """Merge ticket ``ticket_id`` into ticket ``into``; return the surviving ticket.
 
@@ -606,6 +661,7 @@ class Desk:
         )
         return new_target
 
+    @_retried
     def link(
         self, ticket_id: str, other_id: str, *, by: Actor, relation: str = "related"
     ) -> Ticket:
@@ -906,6 +962,14 @@ class Desk:
         and the (metric, cycle) pairs its events met."""
         ticket = change.ticket
         stored = None if change.expected_version == 0 else self.store.sla_projection(ticket.id)
+        if (
+            stored is not None
+            and stored.ticket is not None
+            and stored.ticket.version != change.expected_version
+        ):
+            # Another writer got there first: the store would refuse this
+            # commit anyway; say so now instead of folding onto their events.
+            raise ConcurrencyConflict(ticket.id, change.expected_version, stored.ticket.version)
         if stored is None and change.expected_version:
             stored = self._replay_sla(ticket.id, self._generation)
         start = stored if stored is not None else SLAProjection.empty(self._generation)
@@ -1021,6 +1085,14 @@ class Desk:
         return ticket
 
     def _commit(self, commit: Commit) -> None:
+        if self.outbox:
+            commit = attrs.evolve(
+                commit,
+                changes=tuple(
+                    attrs.evolve(c, outbox=tuple(e for e in c.events if e.kind in OUTBOX_KINDS))
+                    for c in commit.changes
+                ),
+            )
         met: list[tuple[Ticket, list[tuple[str, int]]]] = []
         if self._policy_sets[self._generation].policies or len(self._policy_sets) > 1:
             changes = []

@@ -37,6 +37,9 @@ class PluginHost:
         # a command with no interested plugin pays one dict lookup per event.
         self._calls: dict[str, list[pluggy.HookImpl]] = {}
         self.manager.add_hookspecs(hookspecs)
+        from supportflow._stores import BuiltinStores  # here: _stores imports hookspecs
+
+        self.manager.register(BuiltinStores(), "supportflow.builtin-stores")
         for name in _blocked_names():
             self.manager.set_blocked(name)
         for plugin in plugins:
@@ -83,15 +86,21 @@ class PluginHost:
     def _refresh(self) -> None:
         self._calls = {}
         for caller in self.manager.hook.__dict__.values():
-            if isinstance(caller, pluggy.HookCaller):
+            if isinstance(caller, pluggy.HookCaller) and caller.name not in _QUERY_HOOKS:
                 impls = caller.get_hookimpls()
                 if impls:
                     # pluggy calls the last registered (and tryfirst) ones first.
                     self._calls[caller.name] = list(reversed(impls))
 
+    def store_offers(self) -> list[Any]:
+        """What every plugin answered to ``supportflow_register_stores``."""
+        return list(self.manager.hook.supportflow_register_stores())
+
     def _check_wrappers(self) -> None:
         for caller in self.manager.hook.__dict__.values():
             if not isinstance(caller, pluggy.HookCaller):
+                continue
+            if caller.name in _QUERY_HOOKS:
                 continue
             for impl in caller.get_hookimpls():
                 if impl.hookwrapper or impl.wrapper:
@@ -128,6 +137,10 @@ class PluginHost:
     def listening(self, hook_name: str) -> bool:
         """Whether any plugin implements ``hook_name``."""
         return hook_name in self._calls
+
+
+#: Hooks the desk asks for answers rather than announcing events to.
+_QUERY_HOOKS = frozenset({"supportflow_register_stores"})
 
 
 def _blocked_names() -> list[str]:

@@ -1,7 +1,10 @@
 """The ``supportflow`` command line.
 
-``supportflow demo``
-    Play a scripted day at a support desk and print each ticket's lifecycle path.
+``supportflow demo [--store URL]``
+    Play a scripted day at a support desk (on a fresh SQLite file by default)
+    and print each ticket's lifecycle path and SLA status.
+``supportflow db upgrade --store URL [--prefix sf_]``
+    Create or migrate supportflow's tables in a database.
 ``supportflow lifecycle show [standard|simple|FILE.toml] [--format toml|mermaid]``
     Print a lifecycle definition or its diagram.
 ``supportflow lifecycle check FILE.toml``
@@ -17,8 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from supportflow import lifecycles
-from supportflow._demo import format_table, run_demo
+from supportflow._demo import DEMO_SLA, DEMO_START, format_table, run_demo
+from supportflow._desk import Desk
 from supportflow._lifecycle import Lifecycle
+from supportflow._time import ManualClock
 from supportflow.errors import SupportflowError
 
 __all__ = ["main"]
@@ -38,12 +43,31 @@ def _load_lifecycle(name: str) -> Lifecycle:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    rows = run_demo()
-    print("A day at the support desk (Monday 2 March 2026, 08:00-17:30 UTC)\n")
+    url = args.store
+    if url is None:
+        path = Path(args.db)
+        for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            leftover.unlink(missing_ok=True)  # every demo day starts from an empty desk
+        url = f"sqlite:///{path}"
+    clock = ManualClock(DEMO_START)
+    desk = Desk(store=url, clock=clock, sla=[DEMO_SLA], load_entry_points=False)
+    try:
+        rows = run_demo(desk, clock=clock)
+    finally:
+        desk.store.close()
+    print(f"A day at the support desk (Monday 2 March 2026, 08:00-17:30 UTC) on {url}\n")
     print(format_table(rows))
     states = Counter(row.state for row in rows)
     print("\n" + ", ".join(f"{count} {state}" for state, count in sorted(states.items())))
     print("SLA: business hours Mon-Fri 08:00-18:00 Europe/London; statuses as of 17:30 UTC")
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from supportflow.sqlstore import upgrade
+
+    upgrade(args.store, prefix=args.prefix)
+    print(f"supportflow tables (prefix {args.prefix!r}) are up to date in {args.store}")
     return 0
 
 
@@ -66,7 +90,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="supportflow", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="play a scripted day at a support desk")
+    demo.add_argument("--db", default="supportflow-demo.db", help="the SQLite file to (re)create")
+    demo.add_argument("--store", help="a store URL instead, e.g. postgresql://postgres@/test")
     demo.set_defaults(run=_demo)
+    db = commands.add_parser("db", help="manage supportflow's database schema")
+    db_actions = db.add_subparsers(dest="action", required=True)
+    db_upgrade = db_actions.add_parser("upgrade", help="create or migrate the tables")
+    db_upgrade.add_argument("--store", required=True, help="a database URL")
+    db_upgrade.add_argument("--prefix", default="sf_", help="table name prefix (default sf_)")
+    db_upgrade.set_defaults(run=_db_upgrade)
     lifecycle = commands.add_parser("lifecycle", help="show or check lifecycle definitions")
     actions = lifecycle.add_subparsers(dest="action", required=True)
     show = actions.add_parser("show", help="print a lifecycle as TOML or a mermaid diagram")

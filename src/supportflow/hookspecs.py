@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from supportflow._desk import Desk
     from supportflow._model import Ticket
     from supportflow._sla import ClockReport
@@ -45,12 +47,14 @@ if TYPE_CHECKING:
         TicketOpened,
         Transitioned,
     )
+    from supportflow.store import Store
 
 __all__ = [
     "PROJECT_NAME",
     "hookimpl",
     "hookspec",
     "supportflow_priority_changed",
+    "supportflow_register_stores",
     "supportflow_sla_breached",
     "supportflow_sla_met",
     "supportflow_sla_warning",
@@ -176,3 +180,17 @@ def supportflow_sla_breached(desk: Desk, ticket: Ticket, clock: ClockReport) -> 
     target version. A breach is sticky: the clock stays breached even if it is
     met, paused or re-prioritised later.
     """
+
+
+@hookspec
+def supportflow_register_stores() -> Mapping[str, Callable[[str], Store]]:
+    """Offer storage backends, by URL scheme.
+
+    Return a mapping from URL scheme (``"sqlite"``, ``"postgresql"``,
+    ``"redis"``, ...) to a factory that takes the whole URL and returns a
+    :class:`~supportflow.store.Store`. Called when a desk is given a store URL
+    (``Desk(store="sqlite:///desk.db")``) and by ``supportflow db``. supportflow
+    registers ``memory``, ``sqlite`` and ``postgresql`` itself; a plugin that
+    offers a scheme already taken is refused with a ``ConfigError``.
+    """
+    raise NotImplementedError  # a specification: plugins provide the answers

@@ -7,27 +7,31 @@ computes commits with pure functions and hands them to the store; a store
 never decides anything about tickets itself.
 
 Writing a backend means implementing :class:`Store`; the conformance tests in
-:mod:`supportflow.testing` say whether it behaves.
+:mod:`supportflow.testing.storage` say whether it behaves.
 """
 
 from __future__ import annotations
 
+import itertools
+import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from attrs import field, frozen
 
 from supportflow._model import Priority, Ticket
 from supportflow._sla import SLAProjection, Timer
-from supportflow.errors import ConcurrencyConflict, IdempotencyConflict
+from supportflow.errors import ConcurrencyConflict, IdempotencyConflict, ValidationError
 from supportflow.events import Event
 
 __all__ = [
     "Commit",
     "IdempotencyRecord",
     "MemoryStore",
+    "OutboxClaim",
+    "OutboxMessage",
     "Store",
     "TicketChange",
     "TicketQuery",
@@ -47,6 +51,8 @@ class TicketChange:
     ``sla`` is the ticket's SLA projection after the events, and ``timers`` the
     complete set of its pending timers, replacing the stored set (``None``
     leaves either unchanged). Timers already fired are never stored again.
+    ``outbox`` holds the events to announce to notifiers, written to the
+    outbox in the same transaction.
     """
 
     ticket: Ticket
@@ -54,6 +60,43 @@ class TicketChange:
     events: tuple[Event, ...]
     sla: SLAProjection | None = None
     timers: tuple[Timer, ...] | None = None
+    outbox: tuple[Event, ...] = ()
+
+
+@frozen
+class OutboxMessage:
+    """An event waiting to be delivered to notifiers.
+
+    ``id`` is assigned by the store in commit order; it is the message's
+    stable identity (and the notification's idempotency key).
+    """
+
+    id: int
+    event: Event
+
+    @property
+    def ticket_id(self) -> str:
+        return self.event.ticket_id
+
+    @property
+    def kind(self) -> str:
+        return self.event.kind
+
+
+@frozen
+class OutboxClaim:
+    """A leased hold on an outbox message.
+
+    The holder completes it with :meth:`Store.complete_outbox`; if the lease
+    runs out and someone else claims the message, it gets a new token and the
+    late holder's completion is refused. A lease that ran out without anyone
+    re-claiming the message still completes: the token is what counts.
+    """
+
+    message: OutboxMessage
+    token: str
+    lease_until: datetime
+    attempts: int
 
 
 @frozen
@@ -144,6 +187,21 @@ class Store(Protocol):
         """
         ...
 
+    def claim_outbox(
+        self, now: datetime, *, lease: timedelta, limit: int, worker: str = ""
+    ) -> list[OutboxClaim]:
+        """Lease up to ``limit`` undelivered messages whose lease is free, oldest first.
+
+        Concurrent claimants never receive the same message while its lease
+        runs; an expired lease makes the message claimable again.
+        """
+        ...
+
+    def complete_outbox(self, claim: OutboxClaim, now: datetime) -> bool:
+        """Mark the claimed message delivered, if the claim is still the
+        current one (compare-and-set on its token). Returns whether it was."""
+        ...
+
     def close(self) -> None:
         """Release the backend's resources."""
         ...
@@ -164,6 +222,8 @@ class MemoryStore:
         self._sla: dict[str, SLAProjection] = {}
         self._timers: dict[str, dict[str, Timer]] = {}  # ticket id -> key -> timer
         self._fired: set[str] = set()
+        self._outbox: dict[int, _OutboxRow] = {}
+        self._outbox_ids = itertools.count(1)
 
     def load(self, ticket_id: str) -> Ticket | None:
         """The latest snapshot, or ``None``."""
@@ -176,6 +236,7 @@ class MemoryStore:
     def commit(self, commit: Commit) -> None:
         """Apply ``commit`` atomically (see :meth:`Store.commit`)."""
         record = commit.idempotency
+        check_commit(commit)
         with self._lock:
             if len(commit.changes) == 1 and record is None:
                 self._commit_single(commit.changes[0])
@@ -219,9 +280,13 @@ class MemoryStore:
         if change.timers is not None:
             fired = self._fired
             self._timers[ticket.id] = {t.key: t for t in change.timers if t.key not in fired}
+        for event in change.outbox:
+            message_id = next(self._outbox_ids)
+            self._outbox[message_id] = _OutboxRow(OutboxMessage(message_id, event))
 
     def find(self, query: TicketQuery) -> list[Ticket]:
         """The snapshots matching ``query``, in id order."""
+        check_limit(query.limit)
         found: list[Ticket] = []
         limit = query.limit
         for ticket in self._scan(query.after):
@@ -254,6 +319,7 @@ class MemoryStore:
 
     def claim_due_timers(self, now: datetime, limit: int | None = None) -> list[Timer]:
         """Take the pending timers due at ``now``; each key is handed out once."""
+        check_limit(limit)
         with self._lock:
             due = sorted(
                 (t for timers in self._timers.values() for t in timers.values() if t.at <= now),
@@ -266,6 +332,41 @@ class MemoryStore:
                 self._fired.add(timer.key)
             return due
 
+    def claim_outbox(
+        self, now: datetime, *, lease: timedelta, limit: int, worker: str = ""
+    ) -> list[OutboxClaim]:
+        """Lease undelivered messages, oldest first (see :meth:`Store.claim_outbox`)."""
+        check_limit(limit)
+        claims: list[OutboxClaim] = []
+        with self._lock:
+            for row in self._outbox.values():
+                if len(claims) >= limit:
+                    break
+                if row.delivered_at is not None:
+                    continue
+                if row.lease_until is not None and row.lease_until > now:
+                    continue
+                row.token = secrets.token_hex(8)
+                row.lease_until = now + lease
+                row.attempts += 1
+                row.worker = worker
+                claims.append(OutboxClaim(row.message, row.token, row.lease_until, row.attempts))
+        return claims
+
+    def complete_outbox(self, claim: OutboxClaim, now: datetime) -> bool:
+        """Mark delivered if ``claim`` is still current (see :meth:`Store.complete_outbox`)."""
+        with self._lock:
+            row = self._outbox.get(claim.message.id)
+            if row is None or row.token != claim.token or row.delivered_at is not None:
+                return False
+            row.delivered_at = now
+            return True
+
+    def outbox_backlog(self) -> int:
+        """How many messages are not delivered yet."""
+        with self._lock:
+            return sum(1 for row in self._outbox.values() if row.delivered_at is None)
+
     def close(self) -> None:
         """Nothing to release: the data goes when the store does."""
 
@@ -274,6 +375,53 @@ class MemoryStore:
 
     def __repr__(self) -> str:
         return f"<MemoryStore: {len(self._tickets)} tickets>"
+
+
+def check_limit(limit: int | None) -> None:
+    """Refuse a ``limit`` that is not ``None`` or a positive whole number.
+
+    Raises:
+        ValidationError: a zero, negative or non-integer limit.
+    """
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise ValidationError(f"limit must be None or at least 1, got {limit!r}")
+
+
+def check_commit(commit: Commit) -> None:
+    """Refuse a malformed commit before anything is written.
+
+    Every store calls this: a commit changes each ticket at most once, and a
+    ticket's timers are filed under that ticket.
+
+    Raises:
+        ValidationError: a ticket appears twice, or a timer names another ticket.
+    """
+    seen: set[str] = set()
+    for change in commit.changes:
+        ticket_id = change.ticket.id
+        if ticket_id in seen:
+            raise ValidationError(
+                f"commit changes ticket {ticket_id} twice; fold both changes into one TicketChange"
+            )
+        seen.add(ticket_id)
+        for timer in change.timers or ():
+            if timer.ticket_id != ticket_id:
+                raise ValidationError(
+                    f"timer {timer.key!r} belongs to ticket {timer.ticket_id}, but was filed "
+                    f"with ticket {ticket_id}"
+                )
+
+
+class _OutboxRow:
+    __slots__ = ("attempts", "delivered_at", "lease_until", "message", "token", "worker")
+
+    def __init__(self, message: OutboxMessage) -> None:
+        self.message = message
+        self.token: str | None = None
+        self.lease_until: datetime | None = None
+        self.attempts = 0
+        self.worker = ""
+        self.delivered_at: datetime | None = None
 
 
 def _matches(ticket: Ticket, query: TicketQuery) -> bool:

@@ -1,0 +1,573 @@
+"""SQLStore: the storage port on SQLAlchemy Core, for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from attrs import frozen
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DataError, IntegrityError
+
+from supportflow._model import Ticket
+from supportflow._sla import SLAProjection, Timer
+from supportflow._time import to_utc
+from supportflow.errors import (
+    ConcurrencyConflict,
+    ConfigError,
+    IdempotencyConflict,
+    ValidationError,
+)
+from supportflow.events import Event
+from supportflow.sqlstore import _codec
+from supportflow.sqlstore._engine import (
+    begin_write,
+    make_engine,
+    nested_write,
+)
+from supportflow.sqlstore._migrate import upgrade
+from supportflow.sqlstore._schema import DEFAULT_PREFIX, Tables, tables
+from supportflow.store import (
+    Commit,
+    IdempotencyRecord,
+    OutboxClaim,
+    OutboxMessage,
+    TicketChange,
+    TicketQuery,
+    check_commit,
+    check_limit,
+)
+
+__all__ = ["SQLStore"]
+
+#: What a PostgreSQL store can do that a SQLite one cannot.
+_POSTGRES_CAPABILITIES = frozenset({"listen_notify", "skip_locked"})
+
+
+@frozen
+class _Row:
+    """One ticket change, encoded before the transaction starts."""
+
+    change: TicketChange
+    ticket: dict[str, Any]
+    events: list[dict[str, Any]]
+    sla: str | None
+    timers: dict[str, dict[str, Any]] | None
+    outbox: list[dict[str, Any]]
+
+
+class _DuplicateTicket(Exception):
+    def __init__(self, ticket_id: str) -> None:
+        super().__init__(ticket_id)
+        self.ticket_id = ticket_id
+
+
+class SQLStore:
+    """Tickets, histories, SLA state, timers and the outbox in SQLite or PostgreSQL.
+
+    Args:
+        engine_or_url: a database URL (``sqlite:///desk.db``, ``sqlite://`` for
+            memory, ``postgresql://user@host/db``), an :class:`~sqlalchemy.engine.Engine`,
+            or an application's :class:`~sqlalchemy.engine.Connection`.
+        prefix: the prefix of every table name (``sf_tickets``, ...), so the
+            store can live in the application's database. 1 to 21 characters:
+            a lowercase letter, then lowercase letters, digits or underscores.
+        create: create or upgrade the tables first (runs the Alembic migrations,
+            see :func:`~supportflow.sqlstore.upgrade`).
+
+    Every :meth:`commit` is one transaction: snapshots, history rows, the
+    idempotency record, SLA projections, timers and outbox rows are written
+    together or not at all. A stale ``expected_version`` is caught by
+    ``UPDATE ... WHERE version = :expected`` and raises
+    :class:`~supportflow.errors.ConcurrencyConflict`.
+
+    **An application's Connection.** Given a Connection, the store never
+    commits or rolls back the application's transaction: each write runs in a
+    SAVEPOINT (``Connection.begin_nested()``) inside it, beginning the
+    transaction if none is under way. A failed commit rolls back to the
+    savepoint and leaves the application's transaction usable; a successful one
+    becomes durable when, and only if, the application commits. Timer and
+    outbox claims work the same way. :meth:`close` leaves the connection open.
+
+    **Engines.** A URL gets an engine of the store's own (see
+    :func:`~supportflow.sqlstore.make_engine`), disposed of by :meth:`close`.
+    An Engine is used as it is and left open.
+
+    Attributes:
+        capabilities: what the backend offers beyond the :class:`~supportflow.Store`
+            protocol: ``"skip_locked"`` (claims never wait on each other) and
+            ``"listen_notify"`` (a commit that writes outbox rows sends
+            ``NOTIFY`` on :attr:`notify_channel`) on PostgreSQL; neither on SQLite.
+        notify_channel: the PostgreSQL channel outbox workers can ``LISTEN`` on.
+    """
+
+    def __init__(
+        self,
+        engine_or_url: Engine | Connection | str | URL,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        create: bool = False,
+    ) -> None:
+        self._tables: Tables = tables(prefix)  # validates the prefix first
+        self.prefix = prefix
+        self._connection: Connection | None = None
+        self._owns_engine = False
+        if isinstance(engine_or_url, Connection):
+            self._connection = engine_or_url
+            engine = engine_or_url.engine
+        elif isinstance(engine_or_url, Engine):
+            engine = engine_or_url
+        elif isinstance(engine_or_url, str | URL):
+            engine = make_engine(engine_or_url)
+            self._owns_engine = True
+        else:
+            raise ConfigError(
+                "SQLStore takes a database URL, a SQLAlchemy Engine or a Connection, "
+                f"got {type(engine_or_url).__name__} {engine_or_url!r}"
+            )
+        self._engine = engine
+        self.dialect: str = engine.dialect.name
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ConfigError(f"the SQL store supports SQLite and PostgreSQL, not {self.dialect!r}")
+        self.capabilities: frozenset[str] = (
+            _POSTGRES_CAPABILITIES if self.dialect == "postgresql" else frozenset()
+        )
+        self.notify_channel = f"{prefix}outbox"
+        if create:
+            try:
+                upgrade(self._connection or engine, prefix=prefix)
+            except BaseException:
+                self.close()
+                raise
+
+    @property
+    def engine(self) -> Engine:
+        """The engine the store talks through."""
+        return self._engine
+
+    @property
+    def metadata(self) -> sa.MetaData:
+        """The store's tables (for an application's own migrations to ignore or inspect)."""
+        return self._tables.metadata
+
+    def __repr__(self) -> str:
+        url = self._engine.url.render_as_string(hide_password=True)
+        return f"<SQLStore {url} prefix={self.prefix!r}>"
+
+    # -- transactions ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        if self._connection is not None:
+            yield self._connection
+            return
+        with self._engine.connect() as connection:
+            yield connection
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        if self._connection is None:
+            with begin_write(self._engine) as own:
+                yield own
+        else:
+            with nested_write(self._connection) as shared:
+                yield shared
+
+    # -- reads ------------------------------------------------------------------------
+
+    def load(self, ticket_id: str) -> Ticket | None:
+        """The latest snapshot of the ticket, or ``None``."""
+        t = self._tables.tickets
+        with self._read() as connection:
+            text = connection.scalar(sa.select(t.c.snapshot).where(t.c.id == ticket_id))
+        return None if text is None else _codec.decode_ticket(_codec.loads(text))
+
+    def history(self, ticket_id: str) -> Sequence[Event]:
+        """The ticket's events in order (empty if there is no such ticket)."""
+        e = self._tables.events
+        query = sa.select(e.c.body).where(e.c.ticket_id == ticket_id).order_by(e.c.version)
+        with self._read() as connection:
+            bodies = connection.scalars(query).all()
+        return tuple(_codec.decode_event(_codec.loads(body)) for body in bodies)
+
+    def find(self, query: TicketQuery) -> list[Ticket]:
+        """The snapshots matching ``query``, in id order."""
+        check_limit(query.limit)
+        t = self._tables.tickets
+        select = sa.select(t.c.snapshot).order_by(t.c.id)
+        if query.states is not None:
+            select = select.where(t.c.state.in_(sorted(query.states)))
+        if query.assignee is not None:
+            select = select.where(t.c.assignee == query.assignee)
+        if query.requester is not None:
+            select = select.where(t.c.requester == query.requester)
+        if query.priority is not None:
+            select = select.where(t.c.priority == query.priority.value)
+        if query.group is not None:
+            select = select.where(t.c.group == query.group)
+        if query.after is not None:
+            select = select.where(t.c.id > query.after)
+        if query.limit is not None:
+            select = select.limit(query.limit)
+        with self._read() as connection:
+            texts = connection.scalars(select).all()
+        return [_codec.decode_ticket(_codec.loads(text)) for text in texts]
+
+    def idempotency(self, key: str) -> IdempotencyRecord | None:
+        """The record stored under ``key``, if any."""
+        i = self._tables.idempotency
+        query = sa.select(i.c.fingerprint, i.c.ticket_id, i.c.version).where(i.c.key == key)
+        with self._read() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            return None
+        return IdempotencyRecord(key, row.fingerprint, row.ticket_id, row.version)
+
+    def sla_projection(self, ticket_id: str) -> SLAProjection | None:
+        """The ticket's stored SLA projection, if any."""
+        s = self._tables.sla
+        with self._read() as connection:
+            text = connection.scalar(sa.select(s.c.projection).where(s.c.ticket_id == ticket_id))
+        return None if text is None else _codec.decode_sla(_codec.loads(text))
+
+    def pending_timers(self, ticket_id: str) -> tuple[Timer, ...]:
+        """The ticket's timers that have not fired yet, in due order."""
+        t = self._tables.timers
+        query = sa.select(t).where(t.c.ticket_id == ticket_id).order_by(t.c.at, t.c.key)
+        with self._read() as connection:
+            rows = connection.execute(query).all()
+        return tuple(_timer(row._mapping) for row in rows)
+
+    def outbox_backlog(self) -> int:
+        """How many outbox messages are not delivered yet."""
+        o = self._tables.outbox
+        query = sa.select(sa.func.count()).select_from(o).where(o.c.delivered_at.is_(None))
+        with self._read() as connection:
+            return int(connection.scalar(query) or 0)
+
+    # -- commit --------------------------------------------------------------------------
+
+    def commit(self, commit: Commit) -> None:
+        """Apply ``commit`` in one transaction (see :meth:`supportflow.Store.commit`).
+
+        Raises:
+            ConcurrencyConflict: a change's ``expected_version`` is not the
+                stored version (or a new ticket's id exists); nothing was written.
+            IdempotencyConflict: the idempotency key is already recorded; nothing
+                was written.
+            ValidationError: a value cannot be stored (a custom field of an
+                unsupported type, a naive datetime, text the database refuses);
+                nothing was written.
+        """
+        check_commit(commit)
+        # Encode first: a value that cannot be stored fails before any write.
+        rows = [_encode(change) for change in commit.changes]
+        try:
+            with self._write() as connection:
+                # Lock the ticket rows in id order, so two commits touching the
+                # same tickets (merges, links) queue up instead of deadlocking;
+                # then write everything else in commit order.
+                for row in sorted(rows, key=_by_ticket_id):
+                    self._write_ticket(connection, row)
+                for row in rows:
+                    self._write_rest(connection, row)
+                if commit.idempotency is not None:
+                    self._record(connection, commit.idempotency)
+                if self.dialect == "postgresql" and any(row.outbox for row in rows):
+                    connection.execute(
+                        sa.select(sa.func.pg_notify(self.notify_channel, "")),
+                    )
+        except _DuplicateTicket as duplicate:
+            actual = self._version(duplicate.ticket_id)
+            raise ConcurrencyConflict(duplicate.ticket_id, 0, actual) from None
+        except DataError as exc:
+            raise ValidationError(
+                f"the database refused a value of this commit: {exc.orig}; nothing was written"
+            ) from None
+
+    def _version(self, ticket_id: str) -> int | None:
+        t = self._tables.tickets
+        with self._read() as connection:
+            version = connection.scalar(sa.select(t.c.version).where(t.c.id == ticket_id))
+        return None if version is None else int(version)
+
+    def _write_ticket(self, connection: Connection, row: _Row) -> None:
+        tb = self._tables
+        change = row.change
+        ticket_id = change.ticket.id
+        if change.expected_version == 0:
+            try:
+                connection.execute(sa.insert(tb.tickets), [row.ticket])
+            except IntegrityError:
+                raise _DuplicateTicket(ticket_id) from None
+        else:
+            updated = connection.execute(
+                sa.update(tb.tickets)
+                .where(tb.tickets.c.id == ticket_id)
+                .where(tb.tickets.c.version == change.expected_version)
+                .values(row.ticket)
+            )
+            if updated.rowcount != 1:
+                actual = connection.scalar(
+                    sa.select(tb.tickets.c.version).where(tb.tickets.c.id == ticket_id)
+                )
+                raise ConcurrencyConflict(ticket_id, change.expected_version, actual)
+
+    def _write_rest(self, connection: Connection, row: _Row) -> None:
+        tb = self._tables
+        ticket_id = row.change.ticket.id
+        if row.events:
+            connection.execute(sa.insert(tb.events), row.events)
+        if row.sla is not None:
+            self._upsert_sla(connection, ticket_id, row.sla)
+        if row.timers is not None:
+            connection.execute(sa.delete(tb.timers).where(tb.timers.c.ticket_id == ticket_id))
+            if row.timers:
+                fired = set(
+                    connection.scalars(
+                        sa.select(tb.fired_timers.c.key).where(
+                            tb.fired_timers.c.key.in_(list(row.timers))
+                        )
+                    )
+                )
+                pending = [timer for key, timer in row.timers.items() if key not in fired]
+                if pending:
+                    connection.execute(sa.insert(tb.timers), pending)
+        if row.outbox:
+            connection.execute(sa.insert(tb.outbox), row.outbox)
+
+    def _upsert_sla(self, connection: Connection, ticket_id: str, projection: str) -> None:
+        s = self._tables.sla
+        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(s)
+        connection.execute(
+            insert.values(ticket_id=ticket_id, projection=projection).on_conflict_do_update(
+                index_elements=[s.c.ticket_id], set_={"projection": insert.excluded.projection}
+            )
+        )
+
+    def _record(self, connection: Connection, record: IdempotencyRecord) -> None:
+        # The key is the primary key: the database refuses a second one, so two
+        # racing commits cannot both record it (no check-then-insert).
+        try:
+            connection.execute(
+                sa.insert(self._tables.idempotency),
+                [
+                    {
+                        "key": record.key,
+                        "fingerprint": record.fingerprint,
+                        "ticket_id": record.ticket_id,
+                        "version": record.version,
+                    }
+                ],
+            )
+        except IntegrityError:
+            raise IdempotencyConflict(
+                f"idempotency key {record.key!r} is already recorded"
+            ) from None
+
+    # -- timers ---------------------------------------------------------------------------
+
+    def claim_due_timers(self, now: datetime, limit: int | None = None) -> list[Timer]:
+        """Take the pending timers due at ``now``, oldest first, at most ``limit``.
+
+        Each key is handed out once, ever, across processes: the claimed rows
+        are deleted and their keys recorded as fired in one transaction
+        (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: ``BEGIN IMMEDIATE``).
+        """
+        moment = to_utc(now, "now")
+        check_limit(limit)
+        if limit == 0:
+            return []
+        t = self._tables.timers
+        due = sa.select(t.c.key).where(t.c.at <= moment).order_by(t.c.at, t.c.key)
+        if limit is not None:
+            due = due.limit(limit)
+        if self.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        with self._write() as connection:
+            claimed = connection.execute(
+                sa.delete(t).where(t.c.key.in_(due.scalar_subquery())).returning(*t.c)
+            ).all()
+            timers = sorted((_timer(row._mapping) for row in claimed), key=_due_order)
+            if timers:
+                connection.execute(
+                    sa.insert(self._tables.fired_timers),
+                    [{"key": timer.key, "fired_at": moment} for timer in timers],
+                )
+        return timers
+
+    # -- outbox ---------------------------------------------------------------------------
+
+    def claim_outbox(
+        self, now: datetime, *, lease: timedelta, limit: int, worker: str = ""
+    ) -> list[OutboxClaim]:
+        """Lease up to ``limit`` undelivered messages whose lease is free, oldest first.
+
+        Every claimed message gets a new random token and one more attempt;
+        concurrent claimants skip rows another one holds (PostgreSQL:
+        ``FOR UPDATE SKIP LOCKED``; SQLite: ``BEGIN IMMEDIATE``).
+        """
+        check_limit(limit)
+        moment = to_utc(now, "now")
+        if not isinstance(lease, timedelta) or lease <= timedelta(0):
+            raise ValidationError(f"lease must be a positive timedelta, got {lease!r}")
+        if limit < 0:
+            raise ValidationError(f"limit must be at least 0, got {limit}")
+        if limit == 0:
+            return []
+        o = self._tables.outbox
+        free = (
+            sa.select(o.c.id, o.c.body, o.c.attempts)
+            .where(o.c.delivered_at.is_(None))
+            .where(sa.or_(o.c.lease_until.is_(None), o.c.lease_until <= moment))
+            .order_by(o.c.id)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            free = free.with_for_update(skip_locked=True)
+        until = moment + lease
+        with self._write() as connection:
+            rows = connection.execute(free).all()
+            if not rows:
+                return []
+            claims = [
+                OutboxClaim(
+                    OutboxMessage(row.id, _codec.decode_event(_codec.loads(row.body))),
+                    secrets.token_hex(16),
+                    until,
+                    row.attempts + 1,
+                )
+                for row in rows
+            ]
+            connection.execute(
+                sa.update(o)
+                .where(o.c.id == sa.bindparam("claimed_id"))
+                .values(
+                    token=sa.bindparam("claimed_token"),
+                    attempts=sa.bindparam("claimed_attempts"),
+                    lease_until=until,
+                    worker=worker,
+                ),
+                [
+                    {
+                        "claimed_id": claim.message.id,
+                        "claimed_token": claim.token,
+                        "claimed_attempts": claim.attempts,
+                    }
+                    for claim in claims
+                ],
+            )
+        return claims
+
+    def complete_outbox(self, claim: OutboxClaim, now: datetime) -> bool:
+        """Mark the message delivered if ``claim`` still holds it (compare-and-set on
+        the token); returns whether it did."""
+        moment = to_utc(now, "now")
+        o = self._tables.outbox
+        with self._write() as connection:
+            done = connection.execute(
+                sa.update(o)
+                .where(o.c.id == claim.message.id)
+                .where(o.c.token == claim.token)
+                .where(o.c.delivered_at.is_(None))
+                .values(delivered_at=moment)
+            )
+        return done.rowcount == 1
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Dispose of the engine if the store made it; an Engine or Connection the
+        application passed in stays open."""
+        if self._owns_engine:
+            self._engine.dispose()
+
+
+def _by_ticket_id(row: _Row) -> str:
+    return row.change.ticket.id
+
+
+def _due_order(timer: Timer) -> tuple[datetime, str]:
+    return (timer.at, timer.key)
+
+
+def _timer(row: Any) -> Timer:
+    return Timer(
+        key=row["key"],
+        ticket_id=row["ticket_id"],
+        at=row["at"],
+        metric=row["metric"],
+        cycle=row["cycle"],
+        kind=row["kind"],
+        threshold=row["threshold"],
+        target_version=row["target_version"],
+        policy_set=row["policy_set"],
+    )
+
+
+def _encode(change: TicketChange) -> _Row:
+    ticket = change.ticket
+    events = [
+        {
+            "ticket_id": event.ticket_id,
+            "version": event.version,
+            "kind": event.kind,
+            "at": to_utc(event.at, "Event.at"),
+            "body": _codec.dumps(_codec.encode_event(event)),
+        }
+        for event in change.events
+    ]
+    bodies = {(row["ticket_id"], row["version"]): row["body"] for row in events}
+    outbox = [
+        {
+            "ticket_id": event.ticket_id,
+            "event_version": event.version,
+            "kind": event.kind,
+            "body": bodies.get((event.ticket_id, event.version))
+            or _codec.dumps(_codec.encode_event(event)),
+            "created_at": event.at,
+            "attempts": 0,
+        }
+        for event in change.outbox
+    ]
+    timers = None
+    if change.timers is not None:
+        # Keyed by timer key: a repeated key keeps the last one, as MemoryStore does.
+        timers = {
+            timer.key: {
+                "key": timer.key,
+                "ticket_id": timer.ticket_id,
+                "at": to_utc(timer.at, "Timer.at"),
+                "metric": timer.metric,
+                "cycle": timer.cycle,
+                "kind": timer.kind,
+                "threshold": timer.threshold,
+                "target_version": timer.target_version,
+                "policy_set": timer.policy_set,
+            }
+            for timer in change.timers
+        }
+    return _Row(
+        change=change,
+        ticket={
+            "id": ticket.id,
+            "version": ticket.version,
+            "state": ticket.state,
+            "priority": ticket.priority.value,
+            "requester": ticket.requester,
+            "assignee": ticket.assignee,
+            "group": ticket.group,
+            "created_at": to_utc(ticket.created_at, "Ticket.created_at"),
+            "updated_at": to_utc(ticket.updated_at, "Ticket.updated_at"),
+            "snapshot": _codec.dumps(_codec.encode_ticket(ticket)),
+        },
+        events=events,
+        sla=None if change.sla is None else _codec.dumps(_codec.encode_sla(change.sla)),
+        timers=timers,
+        outbox=outbox,
+    )

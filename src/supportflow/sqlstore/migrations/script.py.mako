@@ -1,0 +1,31 @@
+"""${message}
+
+Revision ID: ${up_revision}
+Revises: ${down_revision | comma,n}
+Create Date: ${create_date}
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import context, op
+
+revision = ${repr(up_revision)}
+down_revision = ${repr(down_revision)}
+branch_labels = ${repr(branch_labels)}
+depends_on = ${repr(depends_on)}
+
+
+def _prefix() -> str:
+    prefix: str = context.config.attributes["prefix"]
+    return prefix
+
+
+def upgrade() -> None:
+    p = _prefix()
+    ${upgrades if upgrades else "pass"}
+
+
+def downgrade() -> None:
+    p = _prefix()
+    ${downgrades if downgrades else "pass"}

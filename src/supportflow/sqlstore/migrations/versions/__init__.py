@@ -1,0 +1,1 @@
+"""The revisions, oldest first. Each spells its DDL out: never import the live schema here."""
