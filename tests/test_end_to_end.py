@@ -32,10 +32,14 @@ def test_readme_quick_start_commands_are_make_targets():
         assert dry.returncode == 0, dry.stderr
 
 
-def test_supportflow_demo_prints_every_ticket_path():
-    result = run(str(SCRIPTS / "supportflow"), "demo")
+def test_supportflow_demo_prints_every_ticket_path(tmp_path):
+    result = run(str(SCRIPTS / "supportflow"), "demo", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
+    assert "on sqlite:///supportflow-demo.db" in out
+    assert (tmp_path / "supportflow-demo.db").exists()
+    again = run(str(SCRIPTS / "supportflow"), "demo", cwd=tmp_path)  # starts afresh
+    assert again.stdout == out
     assert "new > acknowledged > triaged > in_progress > waiting_on_customer > in_progress" in out
     assert "new > resolved > closed" in out  # first-contact resolution
     assert "new > merged" in out
@@ -88,3 +92,21 @@ def test_examples_run(script, expected):
     assert result.returncode == 0, result.stderr
     for text in expected:
         assert text in result.stdout
+
+
+def test_db_upgrade_creates_the_tables_once_and_again_safely(tmp_path):
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    for _ in range(2):
+        result = run(
+            str(SCRIPTS / "supportflow"), "db", "upgrade", "--store", url, "--prefix", "help_"
+        )
+        assert result.returncode == 0, result.stderr
+        assert "are up to date" in result.stdout
+    with sqlite3.connect(tmp_path / "app.db") as connection:
+        names = {row[0] for row in connection.execute("select name from sqlite_master")}
+    assert {"help_tickets", "help_events", "help_outbox", "help_alembic_version"} <= names
+    bad = run(str(SCRIPTS / "supportflow"), "db", "upgrade", "--store", url, "--prefix", "X;")
+    assert bad.returncode == 1
+    assert "invalid table prefix" in bad.stderr

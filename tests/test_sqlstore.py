@@ -907,3 +907,35 @@ TestSQLiteStoreMachine = store_machine_test(
         suppress_health_check=[HealthCheck.too_slow],
     ),
 )
+
+
+def test_postgresql_store_agrees_with_the_memory_store_at_every_step(postgres_url, drop_tables):
+    """The same random commands on PostgreSQL and on MemoryStore: after every step
+    they agree on everything observable (as SQLite does, above)."""
+    from hypothesis.stateful import run_state_machine_as_test
+
+    from supportflow.testing.storage import StoreStateMachine
+
+    prefix = f"m{uuid.uuid4().hex[:8]}_"
+    upgrade(postgres_url, prefix=prefix)
+
+    class PostgreSQLMachine(StoreStateMachine):
+        def make_store(self):
+            store = SQLStore(postgres_url, prefix=prefix)
+            names = ", ".join(table.name for table in store.metadata.sorted_tables)
+            with store.engine.begin() as connection:
+                connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY")
+            return store
+
+    try:
+        run_state_machine_as_test(
+            PostgreSQLMachine,
+            settings=settings(
+                max_examples=15,
+                stateful_step_count=25,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow],
+            ),
+        )
+    finally:
+        drop_tables(postgres_url, prefix)
