@@ -125,14 +125,18 @@ def _retried(command: _C) -> _C:
 
     @functools.wraps(command)
     def retrying(self: Desk, *args: Any, **kwargs: Any) -> Any:
-        attempt = 0
-        while True:
+        try:
+            return command(self, *args, **kwargs)  # the common case: no race
+        except ConcurrencyConflict:
+            if not self.retries:
+                raise
+        for attempt in range(1, self.retries + 1):
             try:
                 return command(self, *args, **kwargs)
             except ConcurrencyConflict:
-                if attempt >= self.retries:
+                if attempt == self.retries:
                     raise
-                attempt += 1
+        raise AssertionError("unreachable")  # pragma: no cover
 
     return cast(_C, retrying)
 
@@ -939,6 +943,8 @@ class Desk:
             raise ConfigError(f"calendar must be a BusinessCalendar, got {calendar!r}")
         self._generation += 1
         self._policy_sets[self._generation] = _SLAGeneration(policies, calendar)
+        # Once any generation had policies, tickets kept on it still need clocks.
+        self._tracking_sla = bool(policies) or len(self._policy_sets) > 1
 
     def _replay_sla(self, ticket_id: str, generation: int) -> SLAProjection:
         rules = self._policy_sets[generation]
@@ -1094,7 +1100,7 @@ class Desk:
                 ),
             )
         met: list[tuple[Ticket, list[tuple[str, int]]]] = []
-        if self._policy_sets[self._generation].policies or len(self._policy_sets) > 1:
+        if self._tracking_sla:
             changes = []
             for change in commit.changes:
                 with_sla, met_now = self._with_sla(change)

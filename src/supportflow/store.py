@@ -396,8 +396,11 @@ def check_commit(commit: Commit) -> None:
     Raises:
         ValidationError: a ticket appears twice, or a timer names another ticket.
     """
+    changes = commit.changes
+    if len(changes) == 1 and not changes[0].timers:
+        return  # the common command: one ticket, nothing to cross-check
     seen: set[str] = set()
-    for change in commit.changes:
+    for change in changes:
         ticket_id = change.ticket.id
         if ticket_id in seen:
             raise ValidationError(
