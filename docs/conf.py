@@ -62,3 +62,10 @@ def _trim_doctest_blocks(app: object, doctree: nodes.document) -> None:
 def setup(app: Sphinx) -> dict[str, bool]:
     app.connect("doctree-read", _trim_doctest_blocks)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+# Importing the SQL store for autodoc loads Alembic, whose INFO lines would
+# otherwise clutter the build output (a furo dependency turns INFO logging on).
+import logging  # noqa: E402
+
+logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -156,7 +156,15 @@ def test_unknown_channel_and_category_are_refused():
         Category.parse("done")
 
 
-def test_ticket_ids_are_uuid7_and_sort_in_creation_order_even_within_one_millisecond():
+def test_ticket_ids_are_uuid7_and_sort_in_creation_order_even_within_one_millisecond(
+    monkeypatch,
+):
+    from supportflow import _model
+
+    # The generator is monotonic per process: start it afresh so an earlier
+    # test's later clock does not carry over.
+    monkeypatch.setattr(_model, "_id_last_ms", -1)
+    monkeypatch.setattr(_model, "_id_last_at", None)
     at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     ids = [new_ticket_id(at) for _ in range(5000)]
     assert ids == sorted(ids)
@@ -207,3 +215,13 @@ def test_manual_clock_advance_adds_exactly(start, delta):
     except OverflowError:
         return
     assert moved - start == delta
+
+
+def test_ticket_ids_keep_counting_up_when_a_clock_goes_back(monkeypatch):
+    from supportflow import _model
+
+    monkeypatch.setattr(_model, "_id_last_ms", -1)
+    monkeypatch.setattr(_model, "_id_last_at", None)
+    later = new_ticket_id(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
+    earlier = new_ticket_id(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    assert earlier > later  # ordering wins over the timestamp bits

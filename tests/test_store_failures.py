@@ -56,9 +56,9 @@ def _check(url, prefix, step):
         restore = _fail_on_write_to(store.engine, f"{prefix}{step}")
         try:
             with pytest.raises(InjectedFailure):
-                # One command touching every table: a reply (commented + the
-                # acknowledge reaction), SLA clocks met, timers replaced,
-                # outbox rows, and an idempotency record.
+                # One command touching every table: a transition with SLA
+                # clocks to update, timers replaced, an outbox row, and an
+                # idempotency record.
                 desk.transition(ticket.id, "acknowledge", by=AGENT, idempotency_key="retry-key")
         finally:
             restore()

@@ -432,7 +432,10 @@ def new_ticket_id(at: datetime) -> str:
     Ids sort in creation order: the first 48 bits are the creation instant in
     milliseconds, and ids made in the same millisecond (a simulation opening
     many tickets at one instant of a manual clock) count up in the next 12
-    bits, so they still sort in the order they were made.
+    bits, so they still sort in the order they were made. If the instant
+    goes back (two desks on different manual clocks in one process), ids keep
+    counting up from the latest one: ordering wins over the timestamp bits,
+    as RFC 9562 allows. The ticket's ``created_at`` is the authoritative time.
     """
     global _id_last_ms, _id_counter, _id_last_at
     with _id_lock:

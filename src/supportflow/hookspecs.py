@@ -189,7 +189,7 @@ def supportflow_register_stores() -> Mapping[str, Callable[[str], Store]]:
     Return a mapping from URL scheme (``"sqlite"``, ``"postgresql"``,
     ``"redis"``, ...) to a factory that takes the whole URL and returns a
     :class:`~supportflow.store.Store`. Called when a desk is given a store URL
-    (``Desk(store="sqlite:///desk.db")``) and by ``supportflow db``. supportflow
+    (``Desk(store="sqlite:///desk.db")``). supportflow
     registers ``memory``, ``sqlite`` and ``postgresql`` itself; a plugin that
     offers a scheme already taken is refused with a ``ConfigError``.
     """

@@ -2,7 +2,7 @@
 
 A store keeps, per ticket, the ordered history of events and the snapshot
 projected from it, and applies a :class:`Commit` atomically: all of its ticket
-changes (and its idempotency record) are written, or none. The :class:`Desk`
+changes (and its idempotency record) are written, or none. The :class:`~supportflow.Desk`
 computes commits with pure functions and hands them to the store; a store
 never decides anything about tickets itself.
 
@@ -76,10 +76,12 @@ class OutboxMessage:
 
     @property
     def ticket_id(self) -> str:
+        """The ticket the event belongs to."""
         return self.event.ticket_id
 
     @property
     def kind(self) -> str:
+        """The event's kind (``"opened"``, ``"commented"``, ...)."""
         return self.event.kind
 
 

@@ -9,7 +9,7 @@
 True
 >>> store.close()
 
-- :class:`SQLStore` implements :class:`supportflow.Store` on a URL, an
+- :class:`SQLStore` implements :class:`supportflow.store.Store` on a URL, an
   Engine, or an application's own Connection (then tickets commit or roll
   back with the application's transaction).
 - :func:`upgrade` creates or upgrades the tables with the Alembic migrations
@@ -28,13 +28,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from supportflow.sqlstore._engine import make_engine, normalize_url
+from supportflow.sqlstore._engine import SQLITE_BEGIN, make_engine, normalize_url
 from supportflow.sqlstore._migrate import upgrade
 from supportflow.sqlstore._schema import DEFAULT_PREFIX, check_prefix, tables
 from supportflow.sqlstore._store import SQLStore
 
 __all__ = [
     "DEFAULT_PREFIX",
+    "SQLITE_BEGIN",
     "SQLStore",
     "check_prefix",
     "make_engine",

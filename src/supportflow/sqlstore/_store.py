@@ -99,11 +99,13 @@ class SQLStore:
     An Engine is used as it is and left open.
 
     Attributes:
-        capabilities: what the backend offers beyond the :class:`~supportflow.Store`
+        capabilities: what the backend offers beyond the :class:`~supportflow.store.Store`
             protocol: ``"skip_locked"`` (claims never wait on each other) and
             ``"listen_notify"`` (a commit that writes outbox rows sends
             ``NOTIFY`` on :attr:`notify_channel`) on PostgreSQL; neither on SQLite.
         notify_channel: the PostgreSQL channel outbox workers can ``LISTEN`` on.
+        prefix: the prefix of the store's table names.
+        dialect: the database's SQLAlchemy dialect name (``"sqlite"``, ``"postgresql"``).
     """
 
     def __init__(
@@ -253,7 +255,7 @@ class SQLStore:
     # -- commit --------------------------------------------------------------------------
 
     def commit(self, commit: Commit) -> None:
-        """Apply ``commit`` in one transaction (see :meth:`supportflow.Store.commit`).
+        """Apply ``commit`` in one transaction (see :meth:`supportflow.store.Store.commit`).
 
         Raises:
             ConcurrencyConflict: a change's ``expected_version`` is not the
@@ -289,6 +291,85 @@ class SQLStore:
             raise ValidationError(
                 f"the database refused a value of this commit: {exc.orig}; nothing was written"
             ) from None
+
+    def import_tickets(self, changes: Sequence[TicketChange]) -> None:
+        """Write a batch of new tickets in one transaction, with multi-row inserts.
+
+        What :func:`supportflow._bulk.import_histories` uses: each change is a
+        new ticket (``expected_version == 0``) with its history. The rows of
+        every table go in as one ``executemany`` each, instead of a handful of
+        statements per ticket as :meth:`commit` does.
+
+        Raises:
+            ConcurrencyConflict: a ticket id exists already; nothing of the
+                batch was written.
+            ValidationError: a change is not a new ticket, a ticket appears
+                twice, or a value cannot be stored; nothing was written.
+        """
+        batch = Commit(tuple(changes))
+        check_commit(batch)
+        for change in batch.changes:
+            if change.expected_version != 0:
+                raise ValidationError(
+                    f"import_tickets writes new tickets only, but ticket {change.ticket.id} "
+                    f"expects version {change.expected_version}; use commit() to change it"
+                )
+        if not batch.changes:
+            return
+        rows = [_encode(change) for change in batch.changes]
+        tb = self._tables
+        events = [event for row in rows for event in row.events]
+        sla = [
+            {"ticket_id": row.change.ticket.id, "projection": row.sla}
+            for row in rows
+            if row.sla is not None
+        ]
+        timers = {key: timer for row in rows for key, timer in (row.timers or {}).items()}
+        outbox = [message for row in rows for message in row.outbox]
+        try:
+            with self._write() as connection:
+                try:
+                    connection.execute(tb.tickets.insert(), [row.ticket for row in rows])
+                except IntegrityError:
+                    raise _DuplicateTicket(rows[0].change.ticket.id) from None
+                if events:
+                    connection.execute(tb.events.insert(), events)
+                if sla:
+                    connection.execute(tb.sla.insert(), sla)
+                if timers:
+                    fired = set(
+                        connection.scalars(
+                            sa.select(tb.fired_timers.c.key).where(
+                                tb.fired_timers.c.key.in_(list(timers))
+                            )
+                        )
+                    )
+                    pending = [timer for key, timer in timers.items() if key not in fired]
+                    if pending:
+                        connection.execute(tb.timers.insert(), pending)
+                if outbox:
+                    connection.execute(tb.outbox.insert(), outbox)
+                    if self.dialect == "postgresql":
+                        connection.execute(sa.select(sa.func.pg_notify(self.notify_channel, "")))
+        except _DuplicateTicket as duplicate:
+            taken = self._existing([row.change.ticket.id for row in rows])
+            ticket_id, actual = taken[0] if taken else (duplicate.ticket_id, None)
+            raise ConcurrencyConflict(ticket_id, 0, actual) from None
+        except DataError as exc:
+            raise ValidationError(
+                f"the database refused a value of this import: {exc.orig}; nothing was written"
+            ) from None
+
+    def _existing(self, ticket_ids: Sequence[str]) -> list[tuple[str, int]]:
+        """The (id, version) of those of ``ticket_ids`` that are stored, in id order."""
+        t = self._tables.tickets
+        found: list[tuple[str, int]] = []
+        with self._read() as connection:
+            for start in range(0, len(ticket_ids), 500):
+                chunk = list(ticket_ids[start : start + 500])
+                query = sa.select(t.c.id, t.c.version).where(t.c.id.in_(chunk))
+                found += [(row.id, int(row.version)) for row in connection.execute(query)]
+        return sorted(found)
 
     def _version(self, ticket_id: str) -> int | None:
         t = self._tables.tickets

@@ -288,8 +288,9 @@ def open_change(
     Args:
         at: when it opens.
         ticket_id: a fresh time-ordered id (as the desk makes them) if ``None``.
-        subject, requester, priority, state, channel, assignee, group,
-            category, tags, description, fields: the ticket's values.
+        subject: the ticket's subject; ``requester``, ``priority``, ``state``,
+            ``channel``, ``assignee``, ``group``, ``category``, ``tags``,
+            ``description`` and ``fields`` likewise give the ticket's values.
         by: who opens it; the requester as a customer by default.
         sla: the SLA projection to store with it (see :func:`project_sla`).
         timers: its complete set of pending timers.
