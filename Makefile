@@ -30,6 +30,8 @@ docs: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_calendar.py
+	$(BIN)/python benchmarks/bench_sla.py
+	$(BIN)/python benchmarks/bench_store.py
 
 check: lint typecheck test docs
 

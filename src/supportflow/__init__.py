@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
 from supportflow import errors, events, lifecycles, sla
+from supportflow._bulk import import_histories
 from supportflow._calendar import (
     BusinessCalendar,
     BusinessInterval,
@@ -114,6 +115,7 @@ __all__ = [
     "errors",
     "events",
     "hookimpl",
+    "import_histories",
     "lifecycles",
     "sla",
 ]

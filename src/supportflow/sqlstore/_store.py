@@ -295,7 +295,7 @@ class SQLStore:
     def import_tickets(self, changes: Sequence[TicketChange]) -> None:
         """Write a batch of new tickets in one transaction, with multi-row inserts.
 
-        What :func:`supportflow._bulk.import_histories` uses: each change is a
+        What :func:`supportflow.import_histories` uses: each change is a
         new ticket (``expected_version == 0``) with its history. The rows of
         every table go in as one ``executemany`` each, instead of a handful of
         statements per ticket as :meth:`commit` does.
