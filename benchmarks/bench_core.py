@@ -29,21 +29,18 @@ the state-machine bookkeeping.
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
 import os
-import platform
 import statistics
-import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import _common
 import attrs
+from _common import emit, package_version, table, verdict
 from transitions import Machine
 
 from supportflow import Actor, Desk, Lifecycle, ManualClock
@@ -592,34 +589,16 @@ def bench_lifecycle(p: dict[str, Any]) -> dict[str, Any]:
 # -- reporting ------------------------------------------------------------------------------------
 
 
-def _pkg_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "?"
-
-
 def environment() -> dict[str, Any]:
-    return {
-        "python": sys.version.split()[0],
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "transitions": _pkg_version("transitions"),
-        "supportflow": _pkg_version("supportflow"),
-        "attrs": _pkg_version("attrs"),
-    }
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return _common.environment(
+        transitions=package_version("transitions"),
+        supportflow=package_version("supportflow"),
+        attrs=package_version("attrs"),
+    )
 
 
 def us(value: float) -> str:
-    return f"{value:,.2f} µs"
+    return _common.micros(value, 2)
 
 
 def kib(nbytes: float) -> str:
@@ -627,11 +606,7 @@ def kib(nbytes: float) -> str:
 
 
 def ratio(a: float, b: float) -> str:
-    return f"{a / b:.3f}×" if b else "n/a"
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
+    return _common.times(a, b, 3)
 
 
 def report(results: dict[str, Any]) -> str:
@@ -947,17 +922,9 @@ def run(quick: bool) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (< 60 s)")
-    parser.add_argument("--json", metavar="PATH", help="also write the raw numbers as JSON")
-    args = parser.parse_args(argv)
+    args = _common.parse_args(__doc__, "smaller sizes (< 60 s)", argv)
     results = run(args.quick)
-    text = report(results)  # also fills results["summary"]
-    print(text)
-    print(f"(benchmark time: {results['elapsed_s']:.1f} s)")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(results, fh, indent=2, default=str)
+    emit(results, report(results), args.json)  # report() also fills results["summary"]
     return 0
 
 

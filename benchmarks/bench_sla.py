@@ -46,19 +46,17 @@ the numbers are information for users.
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
-import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import _common
+from _common import emit, package_version, table
 
 from supportflow import Actor, BusinessCalendar, Desk, ManualClock, SLAPolicy, Ticket
 from supportflow.sla import SLAProjection
@@ -610,39 +608,21 @@ def bench_scaling(p: dict[str, Any]) -> dict[str, Any]:
 # -- reporting ------------------------------------------------------------------------------------
 
 
-def _pkg_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "?"
-
-
 def environment() -> dict[str, Any]:
-    return {
-        "python": sys.version.split()[0],
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor() or "?",
-        "cpu_count": os.cpu_count(),
-        "supportflow": _pkg_version("supportflow"),
-        "attrs": _pkg_version("attrs"),
-        "transitions": _pkg_version("transitions"),
-    }
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return _common.environment(
+        processor=platform.processor() or "?",
+        supportflow=package_version("supportflow"),
+        attrs=package_version("attrs"),
+        transitions=package_version("transitions"),
+    )
 
 
 def us(value: float) -> str:
-    return f"{value:,.2f} µs"
+    return _common.micros(value, 2)
 
 
 def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}×" if b else "n/a"
+    return _common.times(a, b, 2)
 
 
 def _local(iso: str) -> str:
@@ -907,17 +887,9 @@ def run(quick: bool) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (< 30 s)")
-    parser.add_argument("--json", metavar="PATH", help="also write the raw numbers as JSON")
-    args = parser.parse_args(argv)
+    args = _common.parse_args(__doc__, "smaller sizes (< 30 s)", argv)
     results = run(args.quick)
-    text = report(results)  # also fills results["summary"]
-    print(text)
-    print(f"(benchmark time: {results['elapsed_s']:.1f} s)")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(results, fh, indent=2, default=str)
+    emit(results, report(results), args.json)  # report() also fills results["summary"]
     return 0
 
 

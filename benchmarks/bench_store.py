@@ -44,21 +44,20 @@ import gc
 import json
 import multiprocessing
 import os
-import platform
 import shutil
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import _common
 import sqlalchemy as sa
+from _common import emit, package_version, table, verdict
 
 from supportflow import (
     Actor,
@@ -169,28 +168,15 @@ def interleaved(rows: Mapping[str, Callable[[], object]], repeats: int) -> dict[
 
 
 def _pkg_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return package_version(name, "not installed")
 
 
 def us(value: float) -> str:
-    return f"{value:,.1f} µs"
+    return _common.micros(value, 1)
 
 
 def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}×" if b else "n/a"
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
+    return _common.times(a, b, 2)
 
 
 # -- SQLite and PostgreSQL plumbing ---------------------------------------------------------------
@@ -1267,18 +1253,13 @@ def bench_timers(p: dict[str, Any], workdir: Path, url: str | None) -> dict[str,
 
 
 def environment(url: str | None) -> dict[str, Any]:
-    env: dict[str, Any] = {
-        "python": sys.version.split()[0],
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "sqlite": sqlite3.sqlite_version,
-        "sqlalchemy": _pkg_version("sqlalchemy"),
-        "psycopg": _pkg_version("psycopg"),
-        "supportflow": _pkg_version("supportflow"),
-        "postgresql": None,
-    }
+    env = _common.environment(
+        sqlite=sqlite3.sqlite_version,
+        sqlalchemy=_pkg_version("sqlalchemy"),
+        psycopg=_pkg_version("psycopg"),
+        supportflow=_pkg_version("supportflow"),
+        postgresql=None,
+    )
     if url is not None:
         engine = sa.create_engine(normalize_url(url))
         with engine.connect() as connection:
@@ -1589,10 +1570,7 @@ def run(quick: bool, postgres_url: str | None) -> dict[str, Any]:
     return results
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (< 90 s)")
-    parser.add_argument("--json", metavar="PATH", help="also write the raw numbers as JSON")
+def _postgres_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("SUPPORTFLOW_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL),
@@ -1601,14 +1579,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "prefix and are dropped at the end",
     )
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
-    args = parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _common.parse_args(__doc__, "smaller sizes (< 90 s)", argv, _postgres_options)
     results = run(args.quick, None if args.no_postgres else args.postgres_url)
-    text = report(results)
-    print(text)
-    print(f"(benchmark time: {results['elapsed_s']:.1f} s)")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(results, fh, indent=2, default=str)
+    emit(results, report(results), args.json)
     return 0
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import holidays  # the `holidays` extra is part of the dev install: never skip on it
 import pytest
 
 from supportflow._calendar import (
@@ -49,7 +50,6 @@ def cal(spec: str, tz: str = "Europe/Berlin", **kwargs: Any) -> BusinessCalendar
 
 
 def bavaria() -> Any:
-    holidays = pytest.importorskip("holidays")
     return holidays.country_holidays("DE", subdiv="BY", language="en_US")
 
 
@@ -859,7 +859,6 @@ def test_spec_spellings(spec: str, same_as: str) -> None:
 
 
 def test_holiday_package_is_queried_lazily() -> None:
-    holidays = pytest.importorskip("holidays")
     bank = holidays.country_holidays("GB", subdiv="ENG", language="en_US", years=[])
     calendar = cal("mon-fri 09:00-17:00", "Europe/London", holidays=bank)
     # 2030-12-25 (Wednesday) and 26 are bank holidays, in a year not expanded yet.

@@ -125,18 +125,14 @@ def _retried(command: _C) -> _C:
 
     @functools.wraps(command)
     def retrying(self: Desk, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(self, *args, **kwargs)  # the common case: no race
-        except ConcurrencyConflict:
-            if not self.retries:
-                raise
-        for attempt in range(1, self.retries + 1):
+        attempt = 0
+        while True:
             try:
                 return command(self, *args, **kwargs)
             except ConcurrencyConflict:
-                if attempt == self.retries:
+                if attempt >= self.retries:
                     raise
-        raise AssertionError("unreachable")  # pragma: no cover
+                attempt += 1
 
     return cast(_C, retrying)
 
@@ -840,18 +836,19 @@ class Desk:
             ValidationError: ``at`` is naive or before the ticket's last event.
         """
         ticket = self.get(ticket_id)
-        now = self._now() if at is None else to_utc(at, "at")
-        stored = self.store.sla_projection(ticket_id)
+        now = max(self._now(), ticket.updated_at) if at is None else to_utc(at, "at")
+        return self._report(ticket, self.store.sla_projection(ticket_id), now, fresh=fresh)
+
+    def _report(
+        self, ticket: Ticket, stored: SLAProjection | None, at: datetime, *, fresh: bool = False
+    ) -> SLAReport:
+        """The report at ``at`` from ``stored`` (replayed if missing or ``fresh``)."""
         generation = self._generation if stored is None else stored.policy_set
         projection = stored
         if fresh or projection is None:
             projection = self._replay_sla(ticket.id, generation)
         rules = self._policy_sets[generation]
-        return projection.report(
-            max(now, ticket.updated_at) if at is None else now,
-            policies=rules.policies,
-            calendar=rules.calendar,
-        )
+        return projection.report(at, policies=rules.policies, calendar=rules.calendar)
 
     def set_sla(
         self,
@@ -878,10 +875,10 @@ class Desk:
             raise ConfigError(f"open_tickets must be 'recompute' or 'keep', got {open_tickets!r}")
         previous = self._generation
         self._install_policies(tuple(policies), calendar or self.calendar)
-        closed = self.lifecycle.states_in(Category.CLOSED)
-        for ticket in self.store.find(TicketQuery()):
-            if ticket.state in closed:
-                continue
+        open_states = frozenset(self.lifecycle.state_names) - self.lifecycle.states_in(
+            Category.CLOSED
+        )
+        for ticket in self.store.find(TicketQuery(states=open_states)):
             stored = self.store.sla_projection(ticket.id)
             generation = previous if stored is None else stored.policy_set
             if open_tickets == "keep":
@@ -903,7 +900,8 @@ class Desk:
         fired = self.store.claim_due_timers(moment, limit)
         for timer in fired:
             ticket = self.get(timer.ticket_id)
-            report = self.sla(ticket.id, at=max(moment, ticket.updated_at))
+            stored = self.store.sla_projection(ticket.id)
+            report = self._report(ticket, stored, max(moment, ticket.updated_at))
             clock = report[timer.metric].cycles[timer.cycle - 1]
             if timer.kind == "warning":
                 self.plugins.notify(
@@ -1099,14 +1097,14 @@ class Desk:
                     for c in commit.changes
                 ),
             )
-        met: list[tuple[Ticket, list[tuple[str, int]]]] = []
+        met: list[tuple[TicketChange, list[tuple[str, int]]]] = []
         if self._tracking_sla:
             changes = []
             for change in commit.changes:
                 with_sla, met_now = self._with_sla(change)
                 changes.append(with_sla)
                 if met_now:
-                    met.append((change.ticket, met_now))
+                    met.append((with_sla, met_now))
             commit = attrs.evolve(commit, changes=tuple(changes))
         self.store.commit(commit)
         if not self.plugins.active:
@@ -1116,8 +1114,10 @@ class Desk:
                 self.plugins.notify(
                     _HOOK_FOR[type(event)], desk=self, ticket=change.ticket, event=event
                 )
-        for ticket, cycles in met:
-            report = self.sla(ticket.id, at=ticket.updated_at)
+        for change, cycles in met:
+            # The projection the commit just wrote: no need to read it back.
+            ticket = change.ticket
+            report = self._report(ticket, change.sla, ticket.updated_at)
             for metric, number in cycles:
                 clock = report[metric].cycles[number - 1]
                 if clock.target is None:

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import attrs
 import cattrs
@@ -444,7 +444,6 @@ class Lifecycle:
         transition = self._routes.get((event, state))
         if transition is None:
             self._refuse_unknown(ticket, event, actor)
-        assert transition is not None  # for mypy: _refuse_unknown always raises
         if check_rights and actor.role not in transition.by:
             allowed = ", ".join(r.value for r in transition.by)
             raise PermissionDenied(
@@ -472,7 +471,7 @@ class Lifecycle:
             )
         return attempt.state
 
-    def _refuse_unknown(self, ticket: Ticket, event: str, actor: Actor) -> None:
+    def _refuse_unknown(self, ticket: Ticket, event: str, actor: Actor) -> NoReturn:
         state = ticket.state
         possible = self.events_from(state)
         if event not in self.event_names:

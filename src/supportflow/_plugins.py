@@ -10,6 +10,7 @@ from typing import Any
 import pluggy
 
 from supportflow import hookspecs
+from supportflow._stores import BuiltinStores
 from supportflow.errors import ConfigError
 
 __all__ = ["BLOCK_PLUGINS_ENV", "DISABLE_AUTOLOAD_ENV", "PluginHost"]
@@ -37,8 +38,6 @@ class PluginHost:
         # a command with no interested plugin pays one dict lookup per event.
         self._calls: dict[str, list[pluggy.HookImpl]] = {}
         self.manager.add_hookspecs(hookspecs)
-        from supportflow._stores import BuiltinStores  # here: _stores imports hookspecs
-
         self.manager.register(BuiltinStores(), "supportflow.builtin-stores")
         for name in _blocked_names():
             self.manager.set_blocked(name)
@@ -126,17 +125,10 @@ class PluginHost:
                     hook_name,
                 )
 
-    def has_plugins(self) -> bool:
-        return bool(self.manager.get_plugins())
-
     @property
     def active(self) -> bool:
         """Whether any plugin implements any hook (if not, notifying is skipped)."""
         return bool(self._calls)
-
-    def listening(self, hook_name: str) -> bool:
-        """Whether any plugin implements ``hook_name``."""
-        return hook_name in self._calls
 
 
 #: Hooks the desk asks for answers rather than announcing events to.
