@@ -39,6 +39,8 @@ from supportflow.sqlstore import (
     upgrade,
 )
 from supportflow.sqlstore import _codec as codec
+from supportflow.sqlstore._schema import tables
+from supportflow.sqlstore._sql import narrow_update
 from supportflow.store import Commit, IdempotencyRecord, TicketChange, TicketQuery
 from supportflow.testing.storage import StoreContract, store_machine_test
 
@@ -207,6 +209,39 @@ def test_a_desk_on_the_store_holds_what_a_memory_desk_holds(store, ids):
     assert [c.message for c in from_sql] == [c.message for c in from_memory]
     later = START + 10 * H
     assert store.claim_due_timers(later) == memory.claim_due_timers(later)
+
+
+def test_the_indexed_columns_always_match_the_snapshot(store, ids):
+    # On SQLite an UPDATE sets only the indexed columns that changed; whatever
+    # changed, the columns queries use must still say what the snapshot says.
+    clock = ManualClock(START)
+    desk = make_desk(store, clock)
+    ticket_ids = play_a_morning(desk, clock)
+    desk.assign(ticket_ids[2], None, group="desktop", by=SAM)
+    desk.set_priority(ticket_ids[2], "low", by=SAM)
+    t = tables(store.prefix).tickets
+    columns = ["state", "priority", "requester", "assignee", "group", "version"]
+    with store.engine.connect() as connection:
+        rows = connection.execute(sa.select(t.c.id, *[t.c[name] for name in columns])).all()
+    assert len(rows) == 3
+    for row in rows:
+        ticket = store.load(row.id)
+        assert (row.state, row.priority, row.requester, row.assignee, row.group, row.version) == (
+            ticket.state,
+            ticket.priority.value,
+            ticket.requester,
+            ticket.assignee,
+            ticket.group,
+            ticket.version,
+        )
+
+
+def test_a_sqlite_update_leaves_unchanged_indexed_columns_out():
+    engine = sa.create_engine("sqlite://")
+    sql = narrow_update(engine.dialect, "sf_", ("state",)).sql
+    assert "state=?" in sql
+    for untouched in ("priority", "requester", "assignee", "group"):
+        assert f"{untouched}=" not in sql.replace('"', "")
 
 
 def test_values_come_back_as_the_same_types(store, ids):

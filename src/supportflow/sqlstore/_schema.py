@@ -20,7 +20,15 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from supportflow._time import to_utc
 from supportflow.errors import ConfigError
 
-__all__ = ["DEFAULT_PREFIX", "Tables", "UTCDateTime", "check_prefix", "key_type", "tables"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "Tables",
+    "UTCDateTime",
+    "check_prefix",
+    "encode_instant",
+    "key_type",
+    "tables",
+]
 
 #: The prefix of every table name unless the application picks another.
 DEFAULT_PREFIX = "sf_"
@@ -54,6 +62,18 @@ def key_type() -> TypeEngine[str]:
     return sa.String().with_variant(sa.String(collation="C"), "postgresql")
 
 
+def encode_instant(dialect_name: str, value: datetime, what: str) -> datetime | str:
+    """``value`` as the driver should bind it: UTC, as ISO-8601 text on SQLite.
+
+    Raises:
+        NaiveDatetimeError: ``value`` has no time zone (``what`` names it).
+    """
+    instant = to_utc(value, what)
+    if dialect_name == "sqlite":
+        return instant.isoformat(timespec="microseconds")
+    return instant
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """An aware instant stored in UTC, read back aware in UTC, exact to the microsecond.
 
@@ -74,10 +94,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        instant = to_utc(value, "a datetime to store")
-        if dialect.name == "sqlite":
-            return instant.isoformat(timespec="microseconds")
-        return instant
+        return encode_instant(dialect.name, value, "a datetime to store")
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

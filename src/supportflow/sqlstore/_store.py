@@ -6,11 +6,10 @@ import contextlib
 import secrets
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from attrs import frozen
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -31,7 +30,14 @@ from supportflow.sqlstore._engine import (
     nested_write,
 )
 from supportflow.sqlstore._migrate import upgrade
-from supportflow.sqlstore._schema import DEFAULT_PREFIX, Tables, tables
+from supportflow.sqlstore._schema import DEFAULT_PREFIX, Tables, encode_instant, tables
+from supportflow.sqlstore._sql import (
+    INDEXED_COLUMNS,
+    Statement,
+    Statements,
+    narrow_update,
+    statements,
+)
 from supportflow.store import (
     Commit,
     IdempotencyRecord,
@@ -65,6 +71,76 @@ class _DuplicateTicket(Exception):
     def __init__(self, ticket_id: str) -> None:
         super().__init__(ticket_id)
         self.ticket_id = ticket_id
+
+
+_BEGIN_IMMEDIATE = Statement("BEGIN IMMEDIATE", ())
+
+
+class _Driver:
+    """Runs compiled statements on a DB-API cursor of a connection the store owns.
+
+    The driver's errors come out as SQLAlchemy's (``IntegrityError``,
+    ``OperationalError``, ...), as they do through an application's Connection.
+    """
+
+    __slots__ = ("cursor", "error")
+
+    def __init__(self, cursor: Any, error: type[Exception]) -> None:
+        self.cursor = cursor
+        self.error = error
+
+    def _raise(self, statement: Statement, params: Any, exc: Exception) -> NoReturn:
+        raise sa.exc.DBAPIError.instance(statement.sql, params, exc, self.error) from exc
+
+    def execute(self, statement: Statement, values: dict[str, Any]) -> int:
+        cursor = self.cursor
+        params = statement.params(values)
+        try:
+            cursor.execute(statement.sql, params)
+        except self.error as exc:
+            self._raise(statement, params, exc)
+        return int(cursor.rowcount)
+
+    def executemany(self, statement: Statement, rows: Sequence[dict[str, Any]]) -> None:
+        params = [statement.params(row) for row in rows]
+        try:
+            self.cursor.executemany(statement.sql, params)
+        except self.error as exc:
+            self._raise(statement, params, exc)
+
+    def first(self, statement: Statement, values: dict[str, Any]) -> Sequence[Any] | None:
+        cursor = self.cursor
+        params = statement.params(values)
+        try:
+            cursor.execute(statement.sql, params)
+            row: Sequence[Any] | None = cursor.fetchone()
+        except self.error as exc:
+            self._raise(statement, params, exc)
+        return row
+
+
+class _Shared:
+    """Runs compiled statements through an application's Connection, so
+    SQLAlchemy keeps track of the transaction it is in."""
+
+    __slots__ = ("connection",)
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def execute(self, statement: Statement, values: dict[str, Any]) -> int:
+        result = self.connection.exec_driver_sql(statement.sql, statement.params(values))
+        return int(result.rowcount)
+
+    def executemany(self, statement: Statement, rows: Sequence[dict[str, Any]]) -> None:
+        self.connection.exec_driver_sql(statement.sql, [statement.params(row) for row in rows])
+
+    def first(self, statement: Statement, values: dict[str, Any]) -> Sequence[Any] | None:
+        result = self.connection.exec_driver_sql(statement.sql, statement.params(values))
+        return result.first()
+
+
+_Runner = _Driver | _Shared
 
 
 class SQLStore:
@@ -140,6 +216,8 @@ class SQLStore:
             _POSTGRES_CAPABILITIES if self.dialect == "postgresql" else frozenset()
         )
         self.notify_channel = f"{prefix}outbox"
+        self._sql: Statements = statements(engine.dialect, prefix)
+        self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         if create:
             try:
                 upgrade(self._connection or engine, prefix=prefix)
@@ -180,14 +258,57 @@ class SQLStore:
             with nested_write(self._connection) as shared:
                 yield shared
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[_Runner]:
+        """Compiled statements for reading: outside any transaction on a pooled
+        connection of the store's own, or in the application's Connection."""
+        if self._connection is not None:
+            yield _Shared(self._connection)
+            return
+        raw = self._engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            try:
+                yield _Driver(cursor, self._driver_error)
+            finally:
+                cursor.close()
+        finally:
+            raw.close()  # back to the pool, which rolls back what a read began
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[_Runner]:
+        """Compiled statements in one write transaction (SQLite: ``BEGIN
+        IMMEDIATE``), or in a SAVEPOINT inside the application's transaction."""
+        if self._connection is not None:
+            with nested_write(self._connection) as shared:
+                yield _Shared(shared)
+            return
+        raw = self._engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            try:
+                if self.dialect == "sqlite":
+                    # Take the write lock up front: a read-then-write transaction
+                    # can never fail half-way with SQLITE_BUSY.
+                    _Driver(cursor, self._driver_error).execute(_BEGIN_IMMEDIATE, {})
+                yield _Driver(cursor, self._driver_error)
+            except BaseException:
+                raw.rollback()
+                raise
+            else:
+                raw.commit()
+            finally:
+                cursor.close()
+        finally:
+            raw.close()
+
     # -- reads ------------------------------------------------------------------------
 
     def load(self, ticket_id: str) -> Ticket | None:
         """The latest snapshot of the ticket, or ``None``."""
-        t = self._tables.tickets
-        with self._read() as connection:
-            text = connection.scalar(sa.select(t.c.snapshot).where(t.c.id == ticket_id))
-        return None if text is None else _codec.decode_ticket(_codec.loads(text))
+        with self._reading() as run:
+            row = run.first(self._sql.load, {"id": ticket_id})
+        return None if row is None else _codec.decode_ticket(_codec.loads(row[0]))
 
     def history(self, ticket_id: str) -> Sequence[Event]:
         """The ticket's events in order (empty if there is no such ticket)."""
@@ -222,20 +343,18 @@ class SQLStore:
 
     def idempotency(self, key: str) -> IdempotencyRecord | None:
         """The record stored under ``key``, if any."""
-        i = self._tables.idempotency
-        query = sa.select(i.c.fingerprint, i.c.ticket_id, i.c.version).where(i.c.key == key)
-        with self._read() as connection:
-            row = connection.execute(query).first()
+        with self._reading() as run:
+            row = run.first(self._sql.idempotency, {"key": key})
         if row is None:
             return None
-        return IdempotencyRecord(key, row.fingerprint, row.ticket_id, row.version)
+        fingerprint, ticket_id, version = row
+        return IdempotencyRecord(key, fingerprint, ticket_id, int(version))
 
     def sla_projection(self, ticket_id: str) -> SLAProjection | None:
         """The ticket's stored SLA projection, if any."""
-        s = self._tables.sla
-        with self._read() as connection:
-            text = connection.scalar(sa.select(s.c.projection).where(s.c.ticket_id == ticket_id))
-        return None if text is None else _codec.decode_sla(_codec.loads(text))
+        with self._reading() as run:
+            row = run.first(self._sql.sla, {"id": ticket_id})
+        return None if row is None else _codec.decode_sla(_codec.loads(row[0]))
 
     def pending_timers(self, ticket_id: str) -> tuple[Timer, ...]:
         """The ticket's timers that have not fired yet, in due order."""
@@ -268,22 +387,20 @@ class SQLStore:
         """
         check_commit(commit)
         # Encode first: a value that cannot be stored fails before any write.
-        rows = [_encode(change) for change in commit.changes]
+        rows = [_encode(change, self.dialect) for change in commit.changes]
         try:
-            with self._write() as connection:
+            with self._writing() as run:
                 # Lock the ticket rows in id order, so two commits touching the
                 # same tickets (merges, links) queue up instead of deadlocking;
                 # then write everything else in commit order.
-                for row in sorted(rows, key=_by_ticket_id):
-                    self._write_ticket(connection, row)
+                for row in sorted(rows, key=_by_ticket_id) if len(rows) > 1 else rows:
+                    self._write_ticket(run, row)
                 for row in rows:
-                    self._write_rest(connection, row)
+                    self._write_rest(run, row)
                 if commit.idempotency is not None:
-                    self._record(connection, commit.idempotency)
-                if self.dialect == "postgresql" and any(row.outbox for row in rows):
-                    connection.execute(
-                        sa.select(sa.func.pg_notify(self.notify_channel, "")),
-                    )
+                    self._record(run, commit.idempotency)
+                if self._sql.notify is not None and any(row.outbox for row in rows):
+                    run.first(self._sql.notify, {"channel": self.notify_channel})
         except _DuplicateTicket as duplicate:
             actual = self._version(duplicate.ticket_id)
             raise ConcurrencyConflict(duplicate.ticket_id, 0, actual) from None
@@ -316,8 +433,8 @@ class SQLStore:
                 )
         if not batch.changes:
             return
-        rows = [_encode(change) for change in batch.changes]
-        tb = self._tables
+        rows = [_encode(change, self.dialect) for change in batch.changes]
+        sql = self._sql
         events = [event for row in rows for event in row.events]
         sla = [
             {"ticket_id": row.change.ticket.id, "projection": row.sla}
@@ -327,30 +444,21 @@ class SQLStore:
         timers = {key: timer for row in rows for key, timer in (row.timers or {}).items()}
         outbox = [message for row in rows for message in row.outbox]
         try:
-            with self._write() as connection:
+            with self._writing() as run:
                 try:
-                    connection.execute(tb.tickets.insert(), [row.ticket for row in rows])
+                    run.executemany(sql.insert_ticket, [row.ticket for row in rows])
                 except IntegrityError:
                     raise _DuplicateTicket(rows[0].change.ticket.id) from None
                 if events:
-                    connection.execute(tb.events.insert(), events)
+                    run.executemany(sql.insert_event, events)
                 if sla:
-                    connection.execute(tb.sla.insert(), sla)
+                    run.executemany(sql.upsert_sla, sla)
                 if timers:
-                    fired = set(
-                        connection.scalars(
-                            sa.select(tb.fired_timers.c.key).where(
-                                tb.fired_timers.c.key.in_(list(timers))
-                            )
-                        )
-                    )
-                    pending = [timer for key, timer in timers.items() if key not in fired]
-                    if pending:
-                        connection.execute(tb.timers.insert(), pending)
+                    run.executemany(sql.insert_timer, list(timers.values()))
                 if outbox:
-                    connection.execute(tb.outbox.insert(), outbox)
-                    if self.dialect == "postgresql":
-                        connection.execute(sa.select(sa.func.pg_notify(self.notify_channel, "")))
+                    run.executemany(sql.insert_outbox, outbox)
+                    if sql.notify is not None:
+                        run.first(sql.notify, {"channel": self.notify_channel})
         except _DuplicateTicket as duplicate:
             taken = self._existing([row.change.ticket.id for row in rows])
             ticket_id, actual = taken[0] if taken else (duplicate.ticket_id, None)
@@ -372,79 +480,69 @@ class SQLStore:
         return sorted(found)
 
     def _version(self, ticket_id: str) -> int | None:
-        t = self._tables.tickets
-        with self._read() as connection:
-            version = connection.scalar(sa.select(t.c.version).where(t.c.id == ticket_id))
-        return None if version is None else int(version)
+        with self._reading() as run:
+            row = run.first(self._sql.version, {"id": ticket_id})
+        return None if row is None else int(row[0])
 
-    def _write_ticket(self, connection: Connection, row: _Row) -> None:
-        tb = self._tables
+    def _write_ticket(self, run: _Runner, row: _Row) -> None:
         change = row.change
         ticket_id = change.ticket.id
         if change.expected_version == 0:
             try:
-                connection.execute(sa.insert(tb.tickets), [row.ticket])
+                run.execute(self._sql.insert_ticket, row.ticket)
             except IntegrityError:
                 raise _DuplicateTicket(ticket_id) from None
-        else:
-            updated = connection.execute(
-                sa.update(tb.tickets)
-                .where(tb.tickets.c.id == ticket_id)
-                .where(tb.tickets.c.version == change.expected_version)
-                .values(row.ticket)
-            )
-            if updated.rowcount != 1:
-                actual = connection.scalar(
-                    sa.select(tb.tickets.c.version).where(tb.tickets.c.id == ticket_id)
-                )
+            return
+        values = dict(row.ticket, match_id=ticket_id, expected_version=change.expected_version)
+        update = self._sql.update_ticket
+        if self.dialect == "sqlite":
+            # Inside BEGIN IMMEDIATE nothing can change the row under us: read its
+            # indexed columns and leave the unchanged ones out of the UPDATE.
+            current = run.first(self._sql.indexed, {"id": ticket_id})
+            if current is None or current[0] != change.expected_version:
+                actual = None if current is None else int(current[0])
                 raise ConcurrencyConflict(ticket_id, change.expected_version, actual)
+            changed = tuple(
+                name
+                for name, stored in zip(INDEXED_COLUMNS, current[1:], strict=True)
+                if values[name] != stored
+            )
+            update = narrow_update(self._engine.dialect, self.prefix, changed)
+        if run.execute(update, values) != 1:
+            found = run.first(self._sql.version, {"id": ticket_id})
+            actual = None if found is None else int(found[0])
+            raise ConcurrencyConflict(ticket_id, change.expected_version, actual)
 
-    def _write_rest(self, connection: Connection, row: _Row) -> None:
-        tb = self._tables
+    def _write_rest(self, run: _Runner, row: _Row) -> None:
+        sql = self._sql
         ticket_id = row.change.ticket.id
         if row.events:
-            connection.execute(sa.insert(tb.events), row.events)
+            if len(row.events) == 1:
+                run.execute(sql.insert_event, row.events[0])
+            else:
+                run.executemany(sql.insert_event, row.events)
         if row.sla is not None:
-            self._upsert_sla(connection, ticket_id, row.sla)
+            run.execute(sql.upsert_sla, {"ticket_id": ticket_id, "projection": row.sla})
         if row.timers is not None:
-            connection.execute(sa.delete(tb.timers).where(tb.timers.c.ticket_id == ticket_id))
+            run.execute(sql.delete_timers, {"ticket_id": ticket_id})
             if row.timers:
-                fired = set(
-                    connection.scalars(
-                        sa.select(tb.fired_timers.c.key).where(
-                            tb.fired_timers.c.key.in_(list(row.timers))
-                        )
-                    )
-                )
-                pending = [timer for key, timer in row.timers.items() if key not in fired]
-                if pending:
-                    connection.execute(sa.insert(tb.timers), pending)
+                # Keys that fired already are skipped by the statement itself.
+                run.executemany(sql.insert_timer, list(row.timers.values()))
         if row.outbox:
-            connection.execute(sa.insert(tb.outbox), row.outbox)
+            run.executemany(sql.insert_outbox, row.outbox)
 
-    def _upsert_sla(self, connection: Connection, ticket_id: str, projection: str) -> None:
-        s = self._tables.sla
-        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(s)
-        connection.execute(
-            insert.values(ticket_id=ticket_id, projection=projection).on_conflict_do_update(
-                index_elements=[s.c.ticket_id], set_={"projection": insert.excluded.projection}
-            )
-        )
-
-    def _record(self, connection: Connection, record: IdempotencyRecord) -> None:
+    def _record(self, run: _Runner, record: IdempotencyRecord) -> None:
         # The key is the primary key: the database refuses a second one, so two
         # racing commits cannot both record it (no check-then-insert).
         try:
-            connection.execute(
-                sa.insert(self._tables.idempotency),
-                [
-                    {
-                        "key": record.key,
-                        "fingerprint": record.fingerprint,
-                        "ticket_id": record.ticket_id,
-                        "version": record.version,
-                    }
-                ],
+            run.execute(
+                self._sql.insert_idempotency,
+                {
+                    "key": record.key,
+                    "fingerprint": record.fingerprint,
+                    "ticket_id": record.ticket_id,
+                    "version": record.version,
+                },
             )
         except IntegrityError:
             raise IdempotencyConflict(
@@ -591,14 +689,15 @@ def _timer(row: Any) -> Timer:
     )
 
 
-def _encode(change: TicketChange) -> _Row:
+def _encode(change: TicketChange, dialect: str) -> _Row:
+    """The rows of ``change`` as the driver binds them (instants per ``dialect``)."""
     ticket = change.ticket
     events = [
         {
             "ticket_id": event.ticket_id,
             "version": event.version,
             "kind": event.kind,
-            "at": to_utc(event.at, "Event.at"),
+            "at": encode_instant(dialect, event.at, "Event.at"),
             "body": _codec.dumps(_codec.encode_event(event)),
         }
         for event in change.events
@@ -611,7 +710,7 @@ def _encode(change: TicketChange) -> _Row:
             "kind": event.kind,
             "body": bodies.get((event.ticket_id, event.version))
             or _codec.dumps(_codec.encode_event(event)),
-            "created_at": event.at,
+            "created_at": encode_instant(dialect, event.at, "Event.at"),
             "attempts": 0,
         }
         for event in change.outbox
@@ -623,7 +722,7 @@ def _encode(change: TicketChange) -> _Row:
             timer.key: {
                 "key": timer.key,
                 "ticket_id": timer.ticket_id,
-                "at": to_utc(timer.at, "Timer.at"),
+                "at": encode_instant(dialect, timer.at, "Timer.at"),
                 "metric": timer.metric,
                 "cycle": timer.cycle,
                 "kind": timer.kind,
@@ -643,8 +742,8 @@ def _encode(change: TicketChange) -> _Row:
             "requester": ticket.requester,
             "assignee": ticket.assignee,
             "group": ticket.group,
-            "created_at": to_utc(ticket.created_at, "Ticket.created_at"),
-            "updated_at": to_utc(ticket.updated_at, "Ticket.updated_at"),
+            "created_at": encode_instant(dialect, ticket.created_at, "Ticket.created_at"),
+            "updated_at": encode_instant(dialect, ticket.updated_at, "Ticket.updated_at"),
             "snapshot": _codec.dumps(_codec.encode_ticket(ticket)),
         },
         events=events,
