@@ -16,16 +16,22 @@ The hierarchy::
     ├── PermissionDenied                      the actor lacks the right
     ├── NotFound (also LookupError)           no such ticket (or not visible)
     ├── ConcurrencyConflict                   another writer got there first
-    └── IdempotencyConflict                   a key reused with other arguments
+    ├── IdempotencyConflict                   a key reused with other arguments
+    ├── UnsafeDestination (also ValidationError) a webhook URL or address refused
+    ├── HeaderInjection (also ValidationError)   an e-mail header value refused
+    └── DeliveryFailed                        a notifier could not deliver
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
 __all__ = [
     "ConcurrencyConflict",
     "ConfigError",
+    "DeliveryFailed",
+    "HeaderInjection",
     "IdempotencyConflict",
     "InvalidTransition",
     "LifecycleError",
@@ -33,6 +39,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "SupportflowError",
+    "UnsafeDestination",
     "ValidationError",
 ]
 
@@ -129,3 +136,40 @@ class IdempotencyConflict(SupportflowError):
     The same key with the same arguments returns the first result; with other
     arguments it is almost certainly a bug in the caller, so it is refused.
     """
+
+
+class UnsafeDestination(ValidationError):
+    """A notification destination is refused: a webhook URL with a scheme other
+    than http/https, credentials in it, or a host that resolves to a loopback,
+    private, link-local or otherwise internal address (unless allow-listed)."""
+
+
+class HeaderInjection(ValidationError):
+    """An e-mail header value (subject, name, address) holds CR, LF, NUL or an
+    encoded word that would break the header; refused before any message is built."""
+
+
+class DeliveryFailed(SupportflowError):
+    """A notifier could not deliver a notification.
+
+    Attributes:
+        permanent: retrying cannot help (a template error, a ``4xx`` refusal, an
+            unknown recipient): the notification is dead-lettered at once.
+        retry_after: the receiver asked to wait this long (``429 Retry-After``);
+            the dispatcher waits at least this long before the next attempt.
+        disable_endpoint: the endpoint is gone for good (``410 Gone``): the
+            notifier stops sending to it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: timedelta | None = None,
+        disable_endpoint: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent or disable_endpoint
+        self.retry_after = retry_after
+        self.disable_endpoint = disable_endpoint
