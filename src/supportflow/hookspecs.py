@@ -47,13 +47,17 @@ if TYPE_CHECKING:
         TicketOpened,
         Transitioned,
     )
+    from supportflow.notify._model import Notification, Notifier, Receipt
     from supportflow.store import Store
 
 __all__ = [
     "PROJECT_NAME",
     "hookimpl",
     "hookspec",
+    "supportflow_notification_failed",
+    "supportflow_notification_sent",
     "supportflow_priority_changed",
+    "supportflow_register_notifiers",
     "supportflow_register_stores",
     "supportflow_sla_breached",
     "supportflow_sla_met",
@@ -194,3 +198,42 @@ def supportflow_register_stores() -> Mapping[str, Callable[[str], Store]]:
     offers a scheme already taken is refused with a ``ConfigError``.
     """
     raise NotImplementedError  # a specification: plugins provide the answers
+
+
+@hookspec
+def supportflow_register_notifiers() -> Mapping[str, Callable[[str], Notifier]]:
+    """Offer notification backends, by URL scheme.
+
+    Return a mapping from URL scheme (``"sms"``, ``"pagerduty"``, ...) to a
+    factory that takes the whole URL and returns a
+    :class:`~supportflow.notify.Notifier`. Called by
+    :func:`~supportflow.notify.notifier_from_url`. supportflow registers
+    ``log``, ``smtp``, ``smtps``, ``webhook+http``, ``webhook+https`` and
+    ``apprise`` itself; a plugin that offers a scheme already taken is refused
+    with a ``ConfigError``.
+    """
+    raise NotImplementedError  # a specification: plugins provide the answers
+
+
+@hookspec
+def supportflow_notification_sent(notification: Notification, receipt: Receipt) -> None:
+    """A notifier accepted a notification.
+
+    Called by the :class:`~supportflow.notify.Dispatcher` after the delivery is
+    recorded as sent. ``receipt`` says which notifier took it and what the
+    receiver answered.
+    """
+
+
+@hookspec
+def supportflow_notification_failed(
+    notification: Notification, error: str, attempts: int, dead: bool
+) -> None:
+    """A delivery attempt failed.
+
+    ``error`` is the reason (never a message body or a secret), ``attempts``
+    how many sends were tried so far. ``dead`` is true when the notification
+    was dead-lettered (a permanent failure, or the last allowed attempt); it
+    can be listed and re-queued with the dispatcher's ``dead_letters()`` and
+    ``requeue()``. Otherwise another attempt is scheduled.
+    """

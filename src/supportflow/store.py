@@ -17,7 +17,7 @@ import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from attrs import field, frozen
 
@@ -25,9 +25,14 @@ from supportflow._model import Priority, Ticket
 from supportflow._sla import SLAProjection, Timer
 from supportflow.errors import ConcurrencyConflict, IdempotencyConflict, ValidationError
 from supportflow.events import Event
+from supportflow.notify._model import Notification
 
 __all__ = [
+    "DELIVERY_STATUSES",
     "Commit",
+    "Delivery",
+    "DeliveryClaim",
+    "DeliveryQueue",
     "IdempotencyRecord",
     "MemoryStore",
     "OutboxClaim",
@@ -141,6 +146,110 @@ class TicketQuery:
     limit: int | None = field(default=None)
 
 
+#: Where a notification is in its delivery: waiting (or between retries), done, given up.
+DELIVERY_STATUSES: tuple[str, ...] = ("pending", "sent", "dead")
+
+Outcome = Literal["sent", "retry", "dead"]
+
+
+@frozen
+class Delivery:
+    """A notification in the delivery queue, and how its delivery went.
+
+    ``status`` is ``"pending"`` (due at ``next_at``), ``"sent"`` or ``"dead"``
+    (dead-lettered: ``error`` says why). ``attempts`` counts the sends tried.
+    """
+
+    notification: Notification
+    status: str
+    attempts: int
+    next_at: datetime | None
+    error: str | None = None
+    detail: str = ""
+    finished_at: datetime | None = None
+
+
+@frozen
+class DeliveryClaim:
+    """A leased hold on one pending notification (see :meth:`DeliveryQueue.claim_deliveries`)."""
+
+    notification: Notification
+    token: str
+    lease_until: datetime
+    attempts: int
+
+
+@runtime_checkable
+class DeliveryQueue(Protocol):
+    """The notification queue a :class:`~supportflow.notify.Dispatcher` works from.
+
+    Outbox rows (events) are *expanded* into one notification per recipient,
+    in one compare-and-set on the outbox claim; each notification is then
+    claimed, sent and finished on its own, so a retry never re-sends what
+    already went out. The memory and SQL stores implement it.
+    """
+
+    def expand_outbox(
+        self,
+        claim: OutboxClaim,
+        now: datetime,
+        notifications: Sequence[Notification],
+        failed: Sequence[tuple[Notification, str]] = (),
+    ) -> bool:
+        """Complete the outbox ``claim`` and queue its notifications, atomically.
+
+        ``notifications`` become pending (due at ``now``); ``failed`` ones
+        (those that could not even be built, say a template error) are stored
+        as dead letters with their reason. A notification id already queued is
+        left as it is. Returns ``False``, writing nothing, if the claim is no
+        longer current.
+        """
+        ...
+
+    def claim_deliveries(
+        self, now: datetime, *, lease: timedelta, limit: int, worker: str = ""
+    ) -> list[DeliveryClaim]:
+        """Lease up to ``limit`` pending notifications due at ``now``, earliest first.
+
+        Each claim counts one more attempt; concurrent claimants never get the
+        same notification while its lease runs.
+        """
+        ...
+
+    def finish_delivery(
+        self,
+        claim: DeliveryClaim,
+        now: datetime,
+        outcome: Outcome,
+        *,
+        retry_at: datetime | None = None,
+        error: str | None = None,
+        detail: str = "",
+    ) -> bool:
+        """Record how the claimed attempt went, if ``claim`` is still current.
+
+        ``"sent"`` finishes it; ``"retry"`` makes it pending again at
+        ``retry_at``; ``"dead"`` dead-letters it with ``error``. Returns
+        whether the claim was current (a late worker's outcome is ignored).
+        """
+        ...
+
+    def deliveries(
+        self, *, status: str | None = None, after: str | None = None, limit: int | None = None
+    ) -> list[Delivery]:
+        """The queued notifications (optionally of one status), in id order, paged."""
+        ...
+
+    def requeue_deliveries(self, ids: Iterable[str], now: datetime) -> int:
+        """Make these dead letters pending again (due ``now``, attempts reset);
+        returns how many were dead letters."""
+        ...
+
+    def delivery_counts(self) -> dict[str, int]:
+        """How many notifications are pending, sent and dead."""
+        ...
+
+
 @runtime_checkable
 class Store(Protocol):
     """What the :class:`~supportflow.Desk` needs from a storage backend."""
@@ -226,6 +335,7 @@ class MemoryStore:
         self._fired: set[str] = set()
         self._outbox: dict[int, _OutboxRow] = {}
         self._outbox_ids = itertools.count(1)
+        self._deliveries: dict[str, _DeliveryRow] = {}
 
     def load(self, ticket_id: str) -> Ticket | None:
         """The latest snapshot, or ``None``."""
@@ -369,6 +479,120 @@ class MemoryStore:
         with self._lock:
             return sum(1 for row in self._outbox.values() if row.delivered_at is None)
 
+    # -- the delivery queue (see DeliveryQueue) --
+
+    def expand_outbox(
+        self,
+        claim: OutboxClaim,
+        now: datetime,
+        notifications: Sequence[Notification],
+        failed: Sequence[tuple[Notification, str]] = (),
+    ) -> bool:
+        """Complete ``claim``, queue its notifications (:meth:`DeliveryQueue.expand_outbox`)."""
+        check_notifications(notifications, failed)
+        with self._lock:
+            row = self._outbox.get(claim.message.id)
+            if row is None or row.token != claim.token or row.delivered_at is not None:
+                return False
+            row.delivered_at = now
+            for notification in notifications:
+                if notification.id not in self._deliveries:
+                    self._deliveries[notification.id] = _DeliveryRow(notification, now)
+            for notification, reason in failed:
+                if notification.id not in self._deliveries:
+                    dead = _DeliveryRow(notification, None)
+                    dead.status, dead.error, dead.finished_at = "dead", reason, now
+                    self._deliveries[notification.id] = dead
+            return True
+
+    def claim_deliveries(
+        self, now: datetime, *, lease: timedelta, limit: int, worker: str = ""
+    ) -> list[DeliveryClaim]:
+        """Lease due notifications (see :meth:`DeliveryQueue.claim_deliveries`)."""
+        check_limit(limit)
+        check_lease(lease)
+        with self._lock:
+            due = sorted(
+                (
+                    row
+                    for row in self._deliveries.values()
+                    if row.status == "pending"
+                    and row.next_at is not None
+                    and row.next_at <= now
+                    and (row.lease_until is None or row.lease_until <= now)
+                ),
+                key=_delivery_order,
+            )[:limit]
+            claims = []
+            for row in due:
+                row.token = secrets.token_hex(8)
+                row.lease_until = now + lease
+                row.attempts += 1
+                row.worker = worker
+                claims.append(
+                    DeliveryClaim(row.notification, row.token, row.lease_until, row.attempts)
+                )
+            return claims
+
+    def finish_delivery(
+        self,
+        claim: DeliveryClaim,
+        now: datetime,
+        outcome: Outcome,
+        *,
+        retry_at: datetime | None = None,
+        error: str | None = None,
+        detail: str = "",
+    ) -> bool:
+        """Record the attempt's outcome (see :meth:`DeliveryQueue.finish_delivery`)."""
+        check_outcome(outcome, retry_at)
+        with self._lock:
+            row = self._deliveries.get(claim.notification.id)
+            if row is None or row.token != claim.token or row.status != "pending":
+                return False
+            row.token, row.lease_until = None, None
+            row.error, row.detail = error, detail
+            if outcome == "retry":
+                row.next_at = retry_at
+            else:
+                row.status, row.next_at, row.finished_at = outcome, None, now
+            return True
+
+    def deliveries(
+        self, *, status: str | None = None, after: str | None = None, limit: int | None = None
+    ) -> list[Delivery]:
+        """Queued notifications in id order (see :meth:`DeliveryQueue.deliveries`)."""
+        check_status(status)
+        check_limit(limit)
+        with self._lock:
+            rows = sorted(self._deliveries.items())
+            found = [
+                row.delivery()
+                for key, row in rows
+                if (status is None or row.status == status) and (after is None or key > after)
+            ]
+        return found if limit is None else found[:limit]
+
+    def requeue_deliveries(self, ids: Iterable[str], now: datetime) -> int:
+        """Make dead letters pending again (see :meth:`DeliveryQueue.requeue_deliveries`)."""
+        count = 0
+        with self._lock:
+            for key in set(ids):
+                row = self._deliveries.get(key)
+                if row is not None and row.status == "dead":
+                    row.status, row.next_at, row.attempts = "pending", now, 0
+                    row.finished_at = None
+                    count += 1
+        return count
+
+    def delivery_counts(self) -> dict[str, int]:
+        """How many notifications are in each status."""
+        counts = dict.fromkeys(DELIVERY_STATUSES, 0)
+        with self._lock:
+            for row in self._deliveries.values():
+                counts[row.status] += 1
+        return counts
+
     def close(self) -> None:
         """Nothing to release: the data goes when the store does."""
 
@@ -415,6 +639,85 @@ def check_commit(commit: Commit) -> None:
                     f"timer {timer.key!r} belongs to ticket {timer.ticket_id}, but was filed "
                     f"with ticket {ticket_id}"
                 )
+
+
+def check_lease(lease: timedelta) -> None:
+    """Refuse a lease that is not a positive timedelta."""
+    if not isinstance(lease, timedelta) or lease <= timedelta(0):
+        raise ValidationError(f"lease must be a positive timedelta, got {lease!r}")
+
+
+def check_status(status: str | None) -> None:
+    """Refuse an unknown delivery status."""
+    if status is not None and status not in DELIVERY_STATUSES:
+        raise ValidationError(
+            f"unknown delivery status {status!r}; use one of {', '.join(DELIVERY_STATUSES)}"
+        )
+
+
+def check_outcome(outcome: str, retry_at: datetime | None) -> None:
+    """Refuse an outcome other than sent/retry/dead, or a retry without its time."""
+    if outcome not in ("sent", "retry", "dead"):
+        raise ValidationError(f"unknown delivery outcome {outcome!r}; use sent, retry or dead")
+    if (outcome == "retry") != (retry_at is not None):
+        raise ValidationError(
+            f"a {outcome!r} outcome {'needs' if outcome == 'retry' else 'takes no'} retry_at"
+        )
+
+
+def check_notifications(
+    notifications: Sequence[Notification], failed: Sequence[tuple[Notification, str]]
+) -> None:
+    """Refuse an expansion that lists a notification id twice."""
+    ids = [n.id for n in notifications] + [n.id for n, _ in failed]
+    if len(set(ids)) != len(ids):
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValidationError(
+            f"notification ids {twice} appear twice in one expansion; make route keys unique"
+        )
+
+
+class _DeliveryRow:
+    __slots__ = (
+        "attempts",
+        "detail",
+        "error",
+        "finished_at",
+        "lease_until",
+        "next_at",
+        "notification",
+        "status",
+        "token",
+        "worker",
+    )
+
+    def __init__(self, notification: Notification, next_at: datetime | None) -> None:
+        self.notification = notification
+        self.status = "pending"
+        self.attempts = 0
+        self.next_at = next_at
+        self.token: str | None = None
+        self.lease_until: datetime | None = None
+        self.worker = ""
+        self.error: str | None = None
+        self.detail = ""
+        self.finished_at: datetime | None = None
+
+    def delivery(self) -> Delivery:
+        return Delivery(
+            self.notification,
+            self.status,
+            self.attempts,
+            self.next_at,
+            self.error,
+            self.detail,
+            self.finished_at,
+        )
+
+
+def _delivery_order(row: _DeliveryRow) -> tuple[datetime, str]:
+    assert row.next_at is not None
+    return (row.next_at, row.notification.id)
 
 
 class _OutboxRow:

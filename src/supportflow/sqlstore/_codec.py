@@ -41,6 +41,7 @@ from supportflow.events import (
     TicketOpened,
     Transitioned,
 )
+from supportflow.notify._model import Notification
 
 __all__ = [
     "EVENT_TYPES",
@@ -299,6 +300,16 @@ def encode_timer(timer: Timer) -> dict[str, Any]:
 def decode_timer(data: Mapping[str, Any]) -> Timer:
     """The timer :func:`encode_timer` encoded."""
     return _CONVERTER.structure(data, Timer)
+
+
+def encode_notification(notification: Notification) -> dict[str, Any]:
+    """A JSON-safe dict of the notification."""
+    return _unstructure(notification, Notification)
+
+
+def decode_notification(data: Mapping[str, Any]) -> Notification:
+    """The notification :func:`encode_notification` encoded."""
+    return _CONVERTER.structure(data, Notification)
 
 
 def dumps(data: Any) -> str:

@@ -121,6 +121,7 @@ class Tables:
     timers: sa.Table
     fired_timers: sa.Table
     outbox: sa.Table
+    deliveries: sa.Table
 
     @property
     def version_table(self) -> str:
@@ -239,6 +240,36 @@ def tables(prefix: str = DEFAULT_PREFIX) -> Tables:
         sqlite_where=outbox.c.delivered_at.is_(None),
     )
 
+    # One row per notification expanded from an outbox row: its delivery state.
+    deliveries = sa.Table(
+        f"{p}deliveries",
+        md,
+        sa.Column("id", key_type(), primary_key=True),
+        sa.Column(
+            "outbox_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("ticket_id", key_type(), nullable=False),
+        sa.Column("status", sa.String(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_at", UTCDateTime(), nullable=True),
+        sa.Column("token", sa.String(), nullable=True),
+        sa.Column("lease_until", UTCDateTime(), nullable=True),
+        sa.Column("worker", sa.String(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("finished_at", UTCDateTime(), nullable=True),
+        sa.Column("body", sa.Text(), nullable=False),
+    )
+    # Claims scan the pending rows by due time; finished ones stay out of the index.
+    sa.Index(
+        f"ix_{p}deliveries_due",
+        deliveries.c.next_at,
+        deliveries.c.id,
+        postgresql_where=deliveries.c.status == "pending",
+        sqlite_where=deliveries.c.status == "pending",
+    )
+    sa.Index(f"ix_{p}deliveries_status", deliveries.c.status, deliveries.c.id)
+
     return Tables(
         prefix=p,
         metadata=md,
@@ -249,4 +280,5 @@ def tables(prefix: str = DEFAULT_PREFIX) -> Tables:
         timers=timers,
         fired_timers=fired_timers,
         outbox=outbox,
+        deliveries=deliveries,
     )

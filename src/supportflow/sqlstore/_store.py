@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
@@ -23,6 +23,7 @@ from supportflow.errors import (
     ValidationError,
 )
 from supportflow.events import Event
+from supportflow.notify._model import Notification
 from supportflow.sqlstore import _codec
 from supportflow.sqlstore._engine import (
     begin_write,
@@ -39,14 +40,22 @@ from supportflow.sqlstore._sql import (
     statements,
 )
 from supportflow.store import (
+    DELIVERY_STATUSES,
     Commit,
+    Delivery,
+    DeliveryClaim,
     IdempotencyRecord,
     OutboxClaim,
     OutboxMessage,
+    Outcome,
     TicketChange,
     TicketQuery,
     check_commit,
+    check_lease,
     check_limit,
+    check_notifications,
+    check_outcome,
+    check_status,
 )
 
 __all__ = ["SQLStore"]
@@ -658,6 +667,189 @@ class SQLStore:
             )
         return done.rowcount == 1
 
+    # -- the delivery queue (see supportflow.store.DeliveryQueue) --------------------------
+
+    def expand_outbox(
+        self,
+        claim: OutboxClaim,
+        now: datetime,
+        notifications: Sequence[Notification],
+        failed: Sequence[tuple[Notification, str]] = (),
+    ) -> bool:
+        """Complete the outbox ``claim`` and queue its notifications in one transaction
+        (see :meth:`supportflow.store.DeliveryQueue.expand_outbox`)."""
+        check_notifications(notifications, failed)
+        moment = to_utc(now, "now")
+        o, d = self._tables.outbox, self._tables.deliveries
+        rows = [
+            _delivery_row(n, claim.message.id, "pending", moment, None, None) for n in notifications
+        ] + [
+            _delivery_row(n, claim.message.id, "dead", None, reason, moment) for n, reason in failed
+        ]
+        with self._write() as connection:
+            done = connection.execute(
+                sa.update(o)
+                .where(o.c.id == claim.message.id)
+                .where(o.c.token == claim.token)
+                .where(o.c.delivered_at.is_(None))
+                .values(delivered_at=moment)
+            )
+            if done.rowcount != 1:
+                return False
+            if rows:
+                known = set(
+                    connection.scalars(
+                        sa.select(d.c.id).where(d.c.id.in_([row["id"] for row in rows]))
+                    )
+                )
+                fresh = [row for row in rows if row["id"] not in known]
+                if fresh:
+                    connection.execute(sa.insert(d), fresh)
+        return True
+
+    def claim_deliveries(
+        self, now: datetime, *, lease: timedelta, limit: int, worker: str = ""
+    ) -> list[DeliveryClaim]:
+        """Lease up to ``limit`` due notifications, earliest first (PostgreSQL:
+        ``FOR UPDATE SKIP LOCKED``; SQLite: ``BEGIN IMMEDIATE``)."""
+        check_limit(limit)
+        check_lease(lease)
+        moment = to_utc(now, "now")
+        d = self._tables.deliveries
+        due = (
+            sa.select(d.c.id, d.c.body, d.c.attempts)
+            .where(d.c.status == "pending")
+            .where(d.c.next_at <= moment)
+            .where(sa.or_(d.c.lease_until.is_(None), d.c.lease_until <= moment))
+            .order_by(d.c.next_at, d.c.id)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        until = moment + lease
+        with self._write() as connection:
+            rows = connection.execute(due).all()
+            if not rows:
+                return []
+            claims = [
+                DeliveryClaim(
+                    _codec.decode_notification(_codec.loads(row.body)),
+                    secrets.token_hex(16),
+                    until,
+                    row.attempts + 1,
+                )
+                for row in rows
+            ]
+            connection.execute(
+                sa.update(d)
+                .where(d.c.id == sa.bindparam("claimed_id"))
+                .values(
+                    token=sa.bindparam("claimed_token"),
+                    attempts=sa.bindparam("claimed_attempts"),
+                    lease_until=until,
+                    worker=worker,
+                ),
+                [
+                    {
+                        "claimed_id": claim.notification.id,
+                        "claimed_token": claim.token,
+                        "claimed_attempts": claim.attempts,
+                    }
+                    for claim in claims
+                ],
+            )
+        return claims
+
+    def finish_delivery(
+        self,
+        claim: DeliveryClaim,
+        now: datetime,
+        outcome: Outcome,
+        *,
+        retry_at: datetime | None = None,
+        error: str | None = None,
+        detail: str = "",
+    ) -> bool:
+        """Record the attempt's outcome if ``claim`` is current (compare-and-set on its token)."""
+        check_outcome(outcome, retry_at)
+        moment = to_utc(now, "now")
+        d = self._tables.deliveries
+        values: dict[str, Any] = {
+            "token": None,
+            "lease_until": None,
+            "error": error,
+            "detail": detail,
+        }
+        if outcome == "retry":
+            assert retry_at is not None
+            values["next_at"] = to_utc(retry_at, "retry_at")
+        else:
+            values.update(status=outcome, next_at=None, finished_at=moment)
+        with self._write() as connection:
+            done = connection.execute(
+                sa.update(d)
+                .where(d.c.id == claim.notification.id)
+                .where(d.c.token == claim.token)
+                .where(d.c.status == "pending")
+                .values(values)
+            )
+        return done.rowcount == 1
+
+    def deliveries(
+        self, *, status: str | None = None, after: str | None = None, limit: int | None = None
+    ) -> list[Delivery]:
+        """The queued notifications in id order, optionally of one status, paged."""
+        check_status(status)
+        check_limit(limit)
+        d = self._tables.deliveries
+        query = sa.select(d).order_by(d.c.id)
+        if status is not None:
+            query = query.where(d.c.status == status)
+        if after is not None:
+            query = query.where(d.c.id > after)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as connection:
+            rows = connection.execute(query).all()
+        return [
+            Delivery(
+                _codec.decode_notification(_codec.loads(row.body)),
+                row.status,
+                row.attempts,
+                row.next_at,
+                row.error,
+                row.detail,
+                row.finished_at,
+            )
+            for row in rows
+        ]
+
+    def requeue_deliveries(self, ids: Iterable[str], now: datetime) -> int:
+        """Make these dead letters pending again, due ``now`` with attempts reset."""
+        moment = to_utc(now, "now")
+        wanted = sorted(set(ids))
+        if not wanted:
+            return 0
+        d = self._tables.deliveries
+        with self._write() as connection:
+            done = connection.execute(
+                sa.update(d)
+                .where(d.c.id.in_(wanted))
+                .where(d.c.status == "dead")
+                .values(status="pending", next_at=moment, attempts=0, finished_at=None)
+            )
+        return int(done.rowcount)
+
+    def delivery_counts(self) -> dict[str, int]:
+        """How many notifications are pending, sent and dead."""
+        d = self._tables.deliveries
+        counts = dict.fromkeys(DELIVERY_STATUSES, 0)
+        query = sa.select(d.c.status, sa.func.count()).group_by(d.c.status)
+        with self._read() as connection:
+            for status, count in connection.execute(query):
+                counts[status] = int(count)
+        return counts
+
     # -- lifetime --------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -665,6 +857,28 @@ class SQLStore:
         application passed in stays open."""
         if self._owns_engine:
             self._engine.dispose()
+
+
+def _delivery_row(
+    notification: Notification,
+    outbox_id: int,
+    status: str,
+    next_at: datetime | None,
+    error: str | None,
+    finished_at: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "id": notification.id,
+        "outbox_id": outbox_id,
+        "ticket_id": notification.ticket_id,
+        "status": status,
+        "attempts": 0,
+        "next_at": next_at,
+        "error": error,
+        "detail": "",
+        "finished_at": finished_at,
+        "body": _codec.dumps(_codec.encode_notification(notification)),
+    }
 
 
 def _by_ticket_id(row: _Row) -> str:

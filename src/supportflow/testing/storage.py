@@ -130,7 +130,7 @@ from supportflow._lifecycle import Lifecycle
 from supportflow._model import EMPTY_FIELDS, Actor, Channel, Priority, Ticket, new_ticket_id
 from supportflow._sla import SLAPolicy, SLAProjection, Target, Timer
 from supportflow._time import ManualClock
-from supportflow.errors import ConcurrencyConflict, IdempotencyConflict
+from supportflow.errors import ConcurrencyConflict, IdempotencyConflict, ValidationError
 from supportflow.events import (
     Assigned,
     CommentAdded,
@@ -145,6 +145,7 @@ from supportflow.events import (
     replay,
 )
 from supportflow.lifecycles import standard
+from supportflow.notify._model import Notification, Recipient
 from supportflow.store import (
     Commit,
     IdempotencyRecord,
@@ -161,6 +162,8 @@ __all__ = [
     "CONCURRENT_WRITERS",
     "ConcurrentWritersContract",
     "ContractBase",
+    "DELIVERIES",
+    "DeliveryQueueContract",
     "DeskRoundTripContract",
     "IdempotencyContract",
     "OUTBOX",
@@ -186,6 +189,7 @@ __all__ = [
     "make_timer",
     "open_change",
     "priority_event",
+    "sample_notification",
     "project_sla",
     "store_machine_test",
     "transition_event",
@@ -203,9 +207,11 @@ OUTBOX = "outbox"
 OUTBOX_BACKLOG = "outbox_backlog"
 #: The store is safe with several threads (or processes) writing at once.
 CONCURRENT_WRITERS = "concurrent_writers"
+#: The store is a :class:`~supportflow.store.DeliveryQueue` (needs ``outbox``).
+DELIVERIES = "deliveries"
 #: Every capability the kit knows; the default of :attr:`ContractBase.capabilities`.
 ALL_CAPABILITIES: frozenset[str] = frozenset(
-    {SLA, TIMERS, OUTBOX, OUTBOX_BACKLOG, CONCURRENT_WRITERS}
+    {SLA, TIMERS, OUTBOX, OUTBOX_BACKLOG, CONCURRENT_WRITERS, DELIVERIES}
 )
 
 # -- building commits ---------------------------------------------------------------------------
@@ -1519,6 +1525,174 @@ class OutboxContract(ContractBase):
         assert _backlog(store) == 0
 
 
+def sample_notification(event: Event, recipient: str = "alice@example.com") -> Notification:
+    """A notification of ``event`` to ``recipient`` by e-mail, id'd by both."""
+    return Notification(
+        id=f"{event.ticket_id}-{event.version}-{recipient}",
+        ticket_id=event.ticket_id,
+        event_kind=event.kind,
+        event_version=event.version,
+        at=event.at,
+        recipient=Recipient(recipient, "email", "requester", language="en"),
+        subject=f"[{event.ticket_id}] {event.kind}",
+        text="Hello — ünïcode survives.",
+        thread=event.ticket_id,
+        data={"kind": event.kind, "tags": ["a", "b"], "count": 2, "none": None},
+    )
+
+
+class DeliveryQueueContract(ContractBase):
+    """Outbox rows expand into notifications that are leased, finished and
+    dead-lettered one by one (the :class:`~supportflow.store.DeliveryQueue`)."""
+
+    lease: ClassVar[timedelta] = timedelta(seconds=30)
+
+    def _expand_one(
+        self, store: Any, recipients: Sequence[str] = ("alice@example.com",)
+    ) -> list[Notification]:
+        change = open_change(START, announce=True)
+        store.commit(Commit((change,)))
+        (claim,) = store.claim_outbox(START, lease=self.lease, limit=10)
+        notifications = [sample_notification(claim.message.event, r) for r in recipients]
+        assert store.expand_outbox(claim, START, notifications) is True
+        return notifications
+
+    def test_expanding_completes_the_outbox_row_and_queues_each_notification(
+        self, store: Any
+    ) -> None:
+        self.require(OUTBOX, DELIVERIES)
+        queued = self._expand_one(store, ("alice@example.com", "ann@example.com"))
+        assert store.claim_outbox(START + timedelta(hours=1), lease=self.lease, limit=10) == []
+        assert store.delivery_counts() == {"pending": 2, "sent": 0, "dead": 0}
+        listed = store.deliveries()
+        assert [d.notification for d in listed] == sorted(queued, key=lambda n: n.id)
+        assert {(d.status, d.attempts, d.next_at) for d in listed} == {("pending", 0, START)}
+
+    def test_a_stale_outbox_claim_expands_nothing(self, store: Any) -> None:
+        self.require(OUTBOX, DELIVERIES)
+        store.commit(Commit((open_change(START, announce=True),)))
+        (stale,) = store.claim_outbox(START, lease=self.lease, limit=10)
+        later = START + 2 * self.lease
+        (current,) = store.claim_outbox(later, lease=self.lease, limit=10)
+        event = stale.message.event
+        assert store.expand_outbox(stale, later, [sample_notification(event)]) is False
+        assert store.delivery_counts() == {"pending": 0, "sent": 0, "dead": 0}
+        assert store.expand_outbox(current, later, [sample_notification(event)]) is True
+        assert store.expand_outbox(current, later, [sample_notification(event)]) is False
+
+    def test_failed_notifications_are_stored_as_dead_letters(self, store: Any) -> None:
+        self.require(OUTBOX, DELIVERIES)
+        store.commit(Commit((open_change(START, announce=True),)))
+        (claim,) = store.claim_outbox(START, lease=self.lease, limit=10)
+        good = sample_notification(claim.message.event, "a@example.com")
+        bad = sample_notification(claim.message.event, "b@example.com")
+        assert store.expand_outbox(claim, START, [good], [(bad, "template: no such name")])
+        (dead,) = store.deliveries(status="dead")
+        assert (dead.notification, dead.error, dead.finished_at) == (
+            bad,
+            "template: no such name",
+            START,
+        )
+        assert [
+            c.notification for c in store.claim_deliveries(START, lease=self.lease, limit=9)
+        ] == [good]
+
+    def test_an_id_listed_twice_is_refused(self, store: Any) -> None:
+        self.require(OUTBOX, DELIVERIES)
+        store.commit(Commit((open_change(START, announce=True),)))
+        (claim,) = store.claim_outbox(START, lease=self.lease, limit=10)
+        twice = sample_notification(claim.message.event)
+        with pytest.raises(ValidationError, match="twice"):
+            store.expand_outbox(claim, START, [twice, twice])
+        assert store.outbox_backlog() == 1 if OUTBOX_BACKLOG in self.capabilities else True
+
+    def test_claims_lease_each_notification_to_one_claimant(self, store: Any) -> None:
+        self.require(OUTBOX, DELIVERIES)
+        queued = self._expand_one(store, [f"r{n}@example.com" for n in range(5)])
+        first = store.claim_deliveries(START, lease=self.lease, limit=3, worker="w1")
+        second = store.claim_deliveries(START, lease=self.lease, limit=3, worker="w2")
+        assert len(first) == 3
+        assert len(second) == 2
+        got = [c.notification for c in first + second]
+        assert sorted(got, key=lambda n: n.id) == sorted(queued, key=lambda n: n.id)
+        assert {c.attempts for c in first + second} == {1}
+        assert store.claim_deliveries(START, lease=self.lease, limit=9) == []
+        # An expired lease hands the notification out again, one attempt later.
+        again = store.claim_deliveries(START + self.lease, lease=self.lease, limit=9)
+        assert {c.attempts for c in again} == {2}
+        assert len(again) == 5
+
+    def test_not_due_before_its_time(self, store: Any) -> None:
+        self.require(OUTBOX, DELIVERIES)
+        self._expand_one(store)
+        assert (
+            store.claim_deliveries(START - timedelta(microseconds=1), lease=self.lease, limit=9)
+            == []
+        )
+
+    def test_finishing_is_a_compare_and_set_on_the_claim(self, store: Any) -> None:
+        self.require(OUTBOX, DELIVERIES)
+        self._expand_one(store)
+        (late,) = store.claim_deliveries(START, lease=self.lease, limit=1)
+        later = START + self.lease
+        (current,) = store.claim_deliveries(later, lease=self.lease, limit=1)
+        assert store.finish_delivery(late, later, "sent") is False
+        assert store.finish_delivery(current, later, "sent", detail="250 OK") is True
+        assert store.finish_delivery(current, later, "sent") is False
+        (sent,) = store.deliveries(status="sent")
+        assert (sent.attempts, sent.detail, sent.finished_at, sent.next_at) == (
+            2,
+            "250 OK",
+            later,
+            None,
+        )
+        assert store.claim_deliveries(later + self.lease, lease=self.lease, limit=9) == []
+
+    def test_a_retry_waits_for_its_time_and_keeps_the_error(self, store: Any) -> None:
+        self.require(OUTBOX, DELIVERIES)
+        self._expand_one(store)
+        (claim,) = store.claim_deliveries(START, lease=self.lease, limit=1)
+        retry_at = START + timedelta(minutes=2)
+        assert store.finish_delivery(claim, START, "retry", retry_at=retry_at, error="HTTP 503")
+        assert (
+            store.claim_deliveries(retry_at - timedelta(seconds=1), lease=self.lease, limit=1) == []
+        )
+        (pending,) = store.deliveries(status="pending")
+        assert (pending.next_at, pending.error, pending.attempts) == (retry_at, "HTTP 503", 1)
+        (again,) = store.claim_deliveries(retry_at, lease=self.lease, limit=1)
+        assert again.attempts == 2
+
+    def test_dead_letters_are_listed_and_can_be_requeued(self, store: Any) -> None:
+        self.require(OUTBOX, DELIVERIES)
+        queued = self._expand_one(store, ["a@example.com", "b@example.com", "c@example.com"])
+        for claim in store.claim_deliveries(START, lease=self.lease, limit=9):
+            store.finish_delivery(claim, START, "dead", error="550 no such user")
+        assert store.delivery_counts() == {"pending": 0, "sent": 0, "dead": 3}
+        page = store.deliveries(status="dead", limit=2)
+        rest = store.deliveries(status="dead", after=page[-1].notification.id)
+        assert [d.notification.id for d in page + rest] == sorted(n.id for n in queued)
+        assert {d.error for d in page + rest} == {"550 no such user"}
+        later = START + timedelta(hours=1)
+        assert store.requeue_deliveries([queued[0].id, queued[0].id, "no-such-id"], later) == 1
+        assert store.requeue_deliveries([queued[0].id], later) == 0  # pending now, not dead
+        (claim,) = store.claim_deliveries(later, lease=self.lease, limit=9)
+        assert (claim.notification, claim.attempts) == (queued[0], 1)
+
+    def test_bad_arguments_are_refused(self, store: Any) -> None:
+        self.require(OUTBOX, DELIVERIES)
+        self._expand_one(store)
+        with pytest.raises(ValidationError, match="status"):
+            store.deliveries(status="lost")
+        (claim,) = store.claim_deliveries(START, lease=self.lease, limit=1)
+        with pytest.raises(ValidationError, match="retry_at"):
+            store.finish_delivery(claim, START, "retry")
+        with pytest.raises(ValidationError, match="outcome"):
+            store.finish_delivery(claim, START, "maybe")
+        with pytest.raises(ValidationError, match="lease"):
+            store.claim_deliveries(START, lease=timedelta(0), limit=1)
+        assert store.delivery_counts()["pending"] == 1
+
+
 class ConcurrentWritersContract(ContractBase):
     """Several threads writing at once: nothing lost, nothing doubled.
 
@@ -1941,6 +2115,7 @@ class StoreContract(
     SLAContract,
     TimerContract,
     OutboxContract,
+    DeliveryQueueContract,
     ConcurrentWritersContract,
     DeskRoundTripContract,
 ):
