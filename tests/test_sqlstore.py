@@ -695,8 +695,23 @@ def test_upgrading_twice_changes_nothing(db_url, sql_prefix):
                 sa.table(f"{sql_prefix}alembic_version")
             )
         )
-        assert version.scalars().all() == ["0001"]
+        assert version.scalars().all() == [_head_revision()]
     engine.dispose()
+
+
+def _head_revision():
+    from alembic.script import ScriptDirectory
+
+    from supportflow.sqlstore._migrate import MIGRATIONS
+
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def test_the_head_revision_is_the_newest_file():
+    from supportflow.sqlstore._migrate import MIGRATIONS
+
+    files = sorted((MIGRATIONS / "versions").glob("rev_*.py"))
+    assert _head_revision() == files[-1].name.split("_")[1]
 
 
 # -- the schema: metadata and migrations agree --------------------------------------------------

@@ -95,6 +95,10 @@ class PluginHost:
         """What every plugin answered to ``supportflow_register_stores``."""
         return list(self.manager.hook.supportflow_register_stores())
 
+    def notifier_offers(self) -> list[Any]:
+        """What every plugin answered to ``supportflow_register_notifiers``."""
+        return list(self.manager.hook.supportflow_register_notifiers())
+
     def _check_wrappers(self) -> None:
         for caller in self.manager.hook.__dict__.values():
             if not isinstance(caller, pluggy.HookCaller):
@@ -132,7 +136,7 @@ class PluginHost:
 
 
 #: Hooks the desk asks for answers rather than announcing events to.
-_QUERY_HOOKS = frozenset({"supportflow_register_stores"})
+_QUERY_HOOKS = frozenset({"supportflow_register_stores", "supportflow_register_notifiers"})
 
 
 def _blocked_names() -> list[str]:

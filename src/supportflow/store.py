@@ -17,7 +17,7 @@ import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from attrs import field, frozen
 
@@ -25,7 +25,9 @@ from supportflow._model import Priority, Ticket
 from supportflow._sla import SLAProjection, Timer
 from supportflow.errors import ConcurrencyConflict, IdempotencyConflict, ValidationError
 from supportflow.events import Event
-from supportflow.notify._model import Notification
+
+if TYPE_CHECKING:
+    from supportflow.notify._model import Notification
 
 __all__ = [
     "DELIVERY_STATUSES",
