@@ -6,11 +6,14 @@ import inspect
 import pytest
 
 import supportflow
+import supportflow.notify
 import supportflow.testing
 
 
 @pytest.mark.parametrize(
-    "module", [supportflow, supportflow.testing, supportflow.sla], ids=lambda m: m.__name__
+    "module",
+    [supportflow, supportflow.testing, supportflow.sla, supportflow.notify],
+    ids=lambda m: m.__name__,
 )
 def test_all_is_sorted(module):
     assert list(module.__all__) == sorted(module.__all__)
@@ -19,7 +22,9 @@ def test_all_is_sorted(module):
 _PUBLIC_SUBMODULES = {"errors", "events", "lifecycles", "sla"}
 
 
-@pytest.mark.parametrize("module", [supportflow, supportflow.testing], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [supportflow, supportflow.testing, supportflow.notify], ids=lambda m: m.__name__
+)
 def test_all_lists_every_public_name_and_only_existing_ones(module):
     public = {
         name

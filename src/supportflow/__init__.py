@@ -16,6 +16,7 @@ from supportflow._calendar import (
     SkippedDay,
 )
 from supportflow._desk import Desk, TicketView
+from supportflow._directory import Agent, Customer, Directory, Group, Organization
 from supportflow._lifecycle import Guard, GuardContext, Lifecycle, Reaction, State, Transition
 from supportflow._model import (
     Actor,
@@ -32,6 +33,8 @@ from supportflow._time import Clock, ManualClock, SystemClock
 from supportflow.errors import (
     ConcurrencyConflict,
     ConfigError,
+    DeliveryFailed,
+    HeaderInjection,
     IdempotencyConflict,
     InvalidTransition,
     LifecycleError,
@@ -39,6 +42,7 @@ from supportflow.errors import (
     NotFound,
     PermissionDenied,
     SupportflowError,
+    UnsafeDestination,
     ValidationError,
 )
 from supportflow.events import (
@@ -62,6 +66,7 @@ except _PackageNotFoundError:  # running from a source tree that was never insta
 
 __all__ = [
     "Actor",
+    "Agent",
     "Assigned",
     "BusinessCalendar",
     "BusinessInterval",
@@ -73,11 +78,16 @@ __all__ = [
     "CommentAdded",
     "ConcurrencyConflict",
     "ConfigError",
+    "Customer",
+    "DeliveryFailed",
     "Desk",
+    "Directory",
     "Event",
     "FieldChanged",
+    "Group",
     "Guard",
     "GuardContext",
+    "HeaderInjection",
     "IdempotencyConflict",
     "InvalidTransition",
     "Lifecycle",
@@ -90,6 +100,7 @@ __all__ = [
     "Metric",
     "NaiveDatetimeError",
     "NotFound",
+    "Organization",
     "PermissionDenied",
     "Priority",
     "PriorityChanged",
@@ -110,6 +121,7 @@ __all__ = [
     "Tier",
     "Transition",
     "Transitioned",
+    "UnsafeDestination",
     "ValidationError",
     "__version__",
     "errors",

@@ -8,8 +8,6 @@ its channel, with retries, backoff and dead letters. See the notifications
 guide in the documentation.
 """
 
-from __future__ import annotations
-
 from supportflow.notify._apprise import AppriseNotifier
 from supportflow.notify._dispatch import Backoff, Dispatcher, DispatchReport
 from supportflow.notify._log import LogNotifier
@@ -31,10 +29,10 @@ from supportflow.notify._webhook import WebhookNotifier
 from supportflow.notify.signing import SignatureError, sign, verify
 
 __all__ = [
-    "CONTEXT_NAMES",
-    "DEFAULT_ROUTES",
     "AppriseNotifier",
     "Backoff",
+    "CONTEXT_NAMES",
+    "DEFAULT_ROUTES",
     "DispatchReport",
     "Dispatcher",
     "JinjaTemplate",
