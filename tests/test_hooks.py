@@ -28,11 +28,15 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 HOOKS = sorted(name for name in vars(hookspecs) if name.startswith("supportflow_"))
 # The ticket hooks announce events and are exercised here; the SLA hooks in
 # test_sla_desk.py; the notification hooks in test_notify_dispatch.py and
-# test_notify_registry.py; supportflow_register_stores (a question) below.
+# test_notify_registry.py; the escalation hooks in test_escalation.py;
+# supportflow_register_stores (a question) below.
 TICKET_HOOKS = [
     name
     for name in HOOKS
-    if "_sla_" not in name and "_notification" not in name and "_register_" not in name
+    if "_sla_" not in name
+    and "_notification" not in name
+    and "_register_" not in name
+    and "_escalat" not in name
 ]
 TESTS = Path(__file__).resolve().parent
 

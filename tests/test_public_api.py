@@ -19,7 +19,7 @@ def test_all_is_sorted(module):
     assert list(module.__all__) == sorted(module.__all__)
 
 
-_PUBLIC_SUBMODULES = {"errors", "events", "lifecycles", "sla"}
+_PUBLIC_SUBMODULES = {"errors", "escalation", "events", "lifecycles", "sla"}
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ source of truth, rights per transition, and pluggy hooks — as a library.
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
-from supportflow import errors, events, lifecycles, sla
+from supportflow import errors, escalation, events, lifecycles, sla
 from supportflow._bulk import import_histories
 from supportflow._calendar import (
     BusinessCalendar,
@@ -17,6 +17,7 @@ from supportflow._calendar import (
 )
 from supportflow._desk import Desk, TicketView
 from supportflow._directory import Agent, Customer, Directory, Group, Organization
+from supportflow._escalation import EscalationPolicy
 from supportflow._lifecycle import Guard, GuardContext, Lifecycle, Reaction, State, Transition
 from supportflow._model import (
     Actor,
@@ -48,6 +49,7 @@ from supportflow.errors import (
 from supportflow.events import (
     Assigned,
     CommentAdded,
+    Escalated,
     Event,
     FieldChanged,
     Linked,
@@ -82,6 +84,8 @@ __all__ = [
     "DeliveryFailed",
     "Desk",
     "Directory",
+    "Escalated",
+    "EscalationPolicy",
     "Event",
     "FieldChanged",
     "Group",
@@ -125,6 +129,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "errors",
+    "escalation",
     "events",
     "hookimpl",
     "import_histories",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -19,7 +20,19 @@ from typing import Any, Final, TypeVar, cast
 import attrs
 from attrs import frozen
 
+from supportflow._assign import Workload
+from supportflow._assign import assign as choose_agent
 from supportflow._calendar import BusinessCalendar
+from supportflow._directory import Directory
+from supportflow._escalation import (
+    EscalationPolicy,
+    Level,
+    Mode,
+    Step,
+    escalation_timers,
+    parse_step_key,
+    raised,
+)
 from supportflow._lifecycle import Lifecycle
 from supportflow._model import (
     EMPTY_FIELDS,
@@ -48,6 +61,7 @@ from supportflow.errors import (
 from supportflow.events import (
     Assigned,
     CommentAdded,
+    Escalated,
     Event,
     FieldChanged,
     Linked,
@@ -80,6 +94,8 @@ class _Unset:
 
 _UNSET: Final = _Unset()
 
+_log = logging.getLogger("supportflow.escalation")
+
 #: Which hook each event type is announced through.
 _HOOK_FOR: Mapping[type[Event], str] = {
     TicketOpened: "supportflow_ticket_opened",
@@ -90,6 +106,7 @@ _HOOK_FOR: Mapping[type[Event], str] = {
     FieldChanged: "supportflow_ticket_updated",
     Merged: "supportflow_ticket_merged",
     Linked: "supportflow_ticket_linked",
+    Escalated: "supportflow_escalated",
 }
 
 #: Link relations and the relation recorded on the other ticket.
@@ -109,7 +126,7 @@ _CUSTOMER_VISIBLE: tuple[type[Event], ...] = (TicketOpened, Transitioned, Merged
 
 #: The event kinds a desk with ``outbox=True`` writes to the outbox.
 OUTBOX_KINDS: frozenset[str] = frozenset(
-    {"opened", "commented", "transitioned", "assigned", "priority_changed", "merged"}
+    {"opened", "commented", "transitioned", "assigned", "priority_changed", "merged", "escalated"}
 )
 
 _C = TypeVar("_C", bound=Callable[..., Any])
@@ -143,6 +160,7 @@ class _SLAGeneration:
 
     policies: tuple[SLAPolicy, ...]
     calendar: BusinessCalendar
+    escalations: tuple[EscalationPolicy, ...] = ()
 
 
 @frozen
@@ -223,6 +241,8 @@ class Desk:
         metrics: Iterable[Metric] = STANDARD_METRICS,
         outbox: bool = False,
         retries: int = 3,
+        escalation: Iterable[EscalationPolicy] = (),
+        directory: Directory | None = None,
     ) -> None:
         self.plugins = PluginHost(plugins, load_entry_points=load_entry_points)
         if isinstance(store, str):
@@ -250,8 +270,13 @@ class Desk:
         # and closed tickets, still follow the generation they had.
         self._policy_sets: dict[int, _SLAGeneration] = {}
         self._generation = 0
+        self.directory: Directory = directory if directory is not None else Directory()
+        if not isinstance(self.directory, Directory):
+            raise ConfigError(f"directory must be a supportflow.Directory, got {directory!r}")
         self._install_policies(
-            tuple(sla), calendar if calendar is not None else BusinessCalendar.always("UTC")
+            tuple(sla),
+            calendar if calendar is not None else BusinessCalendar.always("UTC"),
+            tuple(escalation),
         )
 
     def __repr__(self) -> str:
@@ -856,6 +881,7 @@ class Desk:
         *,
         open_tickets: str,
         calendar: BusinessCalendar | None = None,
+        escalation: Iterable[EscalationPolicy] | None = None,
     ) -> None:
         """Replace the SLA policies (and the default calendar), choosing what
         happens to open tickets.
@@ -863,6 +889,9 @@ class Desk:
         Args:
             policies: the new ordered list; new tickets follow it.
             calendar: a new default calendar; the current one if ``None``.
+            escalation: new escalation policies; the current ones if ``None``.
+                Running escalations follow the policies their ticket's
+                generation had, like SLA targets.
             open_tickets: ``"recompute"`` replays every open ticket's clocks
                 under the new policies (their targets, deadlines and timers
                 change); ``"keep"`` leaves open tickets on the policies they
@@ -874,7 +903,11 @@ class Desk:
         if open_tickets not in ("recompute", "keep"):
             raise ConfigError(f"open_tickets must be 'recompute' or 'keep', got {open_tickets!r}")
         previous = self._generation
-        self._install_policies(tuple(policies), calendar or self.calendar)
+        self._install_policies(
+            tuple(policies),
+            calendar or self.calendar,
+            self._policy_sets[previous].escalations if escalation is None else tuple(escalation),
+        )
         open_states = frozenset(self.lifecycle.state_names) - self.lifecycle.states_in(
             Category.CLOSED
         )
@@ -888,7 +921,13 @@ class Desk:
             self._store_sla(ticket, self._replay_sla(ticket.id, self._generation))
 
     def run_due(self, *, now: datetime | None = None, limit: int | None = None) -> list[Timer]:
-        """Fire the SLA warnings and breaches that are due.
+        """Fire the SLA warnings, breaches and escalation steps that are due.
+
+        An escalation step runs its level's actions as the ``system`` actor in
+        one commit with an :class:`~supportflow.events.Escalated` event, then
+        calls :func:`~supportflow.hookspecs.supportflow_escalated` (and
+        ``supportflow_escalation_action`` for custom actions). A ticket closed
+        or merged since the step was scheduled does not escalate.
 
         Calls :func:`~supportflow.hookspecs.supportflow_sla_warning` or
         :func:`~supportflow.hookspecs.supportflow_sla_breached` for every due
@@ -899,6 +938,9 @@ class Desk:
         moment = self._now() if now is None else to_utc(now, "now")
         fired = self.store.claim_due_timers(moment, limit)
         for timer in fired:
+            if timer.kind == "escalation":
+                self._escalate(timer, moment)
+                continue
             ticket = self.get(timer.ticket_id)
             stored = self.store.sla_projection(ticket.id)
             report = self._report(ticket, stored, max(moment, ticket.updated_at))
@@ -917,11 +959,188 @@ class Desk:
                 )
         return fired
 
+    def _escalate(self, timer: Timer, moment: datetime) -> None:
+        """Fire one escalation step: its level's actions and an Escalated event, one commit."""
+        step = parse_step_key(timer.key)
+        rules = self._policy_sets.get(timer.policy_set)
+        policy = None
+        if step is not None and rules is not None:
+            policy = next((p for p in rules.escalations if p.name == step.policy), None)
+        if step is None or policy is None or not 0 < step.level <= len(policy.levels):
+            _log.warning(
+                "escalation step %s names no policy level of this desk; skipped", timer.key
+            )
+            return
+        level = policy.levels[step.level - 1]
+        for attempt in range(self.retries + 1):
+            ticket = self.store.load(timer.ticket_id)
+            if ticket is None or self._never_escalates(ticket):
+                return
+            events = self._escalation_events(ticket, policy, level, step, timer, moment)
+            after = ticket
+            for event in events:
+                after = apply(after, event)
+            try:
+                after = self._commit_one(after, ticket.version, events)
+                break
+            except ConcurrencyConflict:
+                if attempt == self.retries:
+                    raise
+        escalated = events[0]
+        assert isinstance(escalated, Escalated)
+        for action in level.actions:
+            if action.kind == "custom":
+                self.plugins.notify(
+                    "supportflow_escalation_action",
+                    desk=self,
+                    ticket=after,
+                    action=action,
+                    event=escalated,
+                )
+
+    def _escalation_events(
+        self,
+        ticket: Ticket,
+        policy: EscalationPolicy,
+        level: Level,
+        step: Step,
+        timer: Timer,
+        moment: datetime,
+    ) -> tuple[Event, ...]:
+        at = max(moment, ticket.updated_at)
+        system = Actor.system()
+        changes: list[dict[str, Any]] = []
+        targets: list[str] = []
+        current = ticket
+        for action in level.actions:
+            if action.kind == "reassign":
+                group = action.group if action.group is not None else current.group
+                agent = choose_agent(
+                    current,
+                    self.directory,
+                    action.strategy,
+                    group=group,
+                    now=at,
+                    workload=self._workload(group),
+                    tier=action.tier,
+                )
+                assignee = None if agent is None else agent.id
+                targets.append(assignee or f"group:{group}")
+                if (assignee, group) != (current.assignee, current.group):
+                    changes.append(
+                        {
+                            "type": Assigned,
+                            "assignee": assignee,
+                            "group": group,
+                            "previous_assignee": current.assignee,
+                            "previous_group": current.group,
+                        }
+                    )
+                    current = attrs.evolve(current, assignee=assignee, group=group)
+            elif action.kind == "raise_priority":
+                higher = raised(current.priority)
+                if higher is not current.priority:
+                    changes.append(
+                        {
+                            "type": PriorityChanged,
+                            "priority": higher,
+                            "previous": current.priority,
+                            "reason": f"escalation {policy.name} level {step.level}",
+                        }
+                    )
+                    current = attrs.evolve(current, priority=higher)
+            elif action.kind == "add_tag":
+                assert action.value is not None
+                if action.value not in current.tags:
+                    tags = (*current.tags, action.value)
+                    changes.append(
+                        {
+                            "type": FieldChanged,
+                            "field": "tags",
+                            "value": tags,
+                            "previous": current.tags,
+                        }
+                    )
+                    current = attrs.evolve(current, tags=tags)
+            elif action.kind == "add_watcher":
+                watchers = tuple(current.fields.get("watchers") or ())
+                if action.value not in watchers:
+                    value = (*watchers, action.value)
+                    changes.append(
+                        {
+                            "type": FieldChanged,
+                            "field": "watchers",
+                            "value": list(value),
+                            "previous": list(watchers) or None,
+                        }
+                    )
+                    current = attrs.evolve(
+                        current, fields={**current.fields, "watchers": list(value)}
+                    )
+                targets.append(f"watcher:{action.value}")
+            elif action.kind == "notify":
+                targets.extend(action.to)
+            else:
+                targets.append(f"custom:{action.value}")
+        modes = {action.mode for action in level.actions}
+        version = ticket.version + 1
+        escalated = Escalated(
+            ticket_id=ticket.id,
+            version=version,
+            at=at,
+            by=system,
+            policy=policy.name,
+            level=step.level,
+            loop=step.loop,
+            repeat=step.repeat,
+            mode=Mode.FUNCTIONAL.value if Mode.FUNCTIONAL in modes else Mode.HIERARCHICAL.value,
+            metric=timer.metric,
+            cycle=timer.cycle,
+            step=timer.key,
+            targets=tuple(targets),
+            actions=tuple(action.kind for action in level.actions),
+        )
+        events: list[Event] = [escalated]
+        for number, change in enumerate(changes, version + 1):
+            kind = change.pop("type")
+            events.append(kind(ticket_id=ticket.id, version=number, at=at, by=system, **change))
+        return tuple(events)
+
+    def _workload(self, group: str | None) -> Workload:
+        """Open tickets per agent of ``group`` (every listed agent when ``None``)."""
+        agents = (
+            self.directory.members(group) if group is not None else self.directory.agents.values()
+        )
+        open_states = frozenset(self.lifecycle.state_names) - self.lifecycle.states_in(
+            Category.CLOSED
+        )
+        return Workload(
+            {
+                agent.id: len(self.store.find(TicketQuery(assignee=agent.id, states=open_states)))
+                for agent in agents
+            }
+        )
+
     def _install_policies(
-        self, policies: tuple[SLAPolicy, ...], calendar: BusinessCalendar
+        self,
+        policies: tuple[SLAPolicy, ...],
+        calendar: BusinessCalendar,
+        escalations: tuple[EscalationPolicy, ...] = (),
     ) -> None:
         problems: list[str] = []
         known = {metric.name for metric in self.metrics}
+        for escalation in escalations:
+            if not isinstance(escalation, EscalationPolicy):
+                raise ConfigError(f"escalation= takes EscalationPolicy objects, got {escalation!r}")
+            groups = self.directory.groups if self.directory.groups else None
+            try:
+                escalation.check(metrics=known, groups=groups)
+            except ConfigError as exc:
+                problems.append(str(exc))
+        escalation_names = [e.name for e in escalations]
+        twice = sorted({n for n in escalation_names if escalation_names.count(n) > 1})
+        if twice:
+            problems.append(f"escalation policy names must be unique: {', '.join(twice)}")
         names = [policy.name for policy in policies]
         for policy in policies:
             if not isinstance(policy, SLAPolicy):
@@ -940,9 +1159,9 @@ class Desk:
         if not isinstance(calendar, BusinessCalendar):
             raise ConfigError(f"calendar must be a BusinessCalendar, got {calendar!r}")
         self._generation += 1
-        self._policy_sets[self._generation] = _SLAGeneration(policies, calendar)
+        self._policy_sets[self._generation] = _SLAGeneration(policies, calendar, escalations)
         # Once any generation had policies, tickets kept on it still need clocks.
-        self._tracking_sla = bool(policies) or len(self._policy_sets) > 1
+        self._tracking_sla = bool(policies) or bool(escalations) or len(self._policy_sets) > 1
 
     def _replay_sla(self, ticket_id: str, generation: int) -> SLAProjection:
         rules = self._policy_sets[generation]
@@ -954,9 +1173,30 @@ class Desk:
             metrics=self.metrics,
         )
 
-    def _store_sla(self, ticket: Ticket, projection: SLAProjection) -> None:
+    def _timers(self, projection: SLAProjection) -> tuple[Timer, ...]:
+        """The ticket's SLA warnings and breaches, and its escalation steps."""
         rules = self._policy_sets[projection.policy_set]
         timers = projection.timers(policies=rules.policies, calendar=rules.calendar)
+        if not rules.escalations or projection.ticket is None:
+            return timers
+        steps = escalation_timers(
+            projection,
+            escalations=rules.escalations,
+            policies=rules.policies,
+            calendar=rules.calendar,
+            closed=self._never_escalates(projection.ticket),
+        )
+        return tuple(sorted(timers + steps, key=lambda t: (t.at, t.key)))
+
+    def _never_escalates(self, ticket: Ticket) -> bool:
+        """Closed and merged tickets never escalate."""
+        return (
+            ticket.merged_into is not None
+            or self.lifecycle.category(ticket.state) is Category.CLOSED
+        )
+
+    def _store_sla(self, ticket: Ticket, projection: SLAProjection) -> None:
+        timers = self._timers(projection)
         self.store.commit(
             Commit((TicketChange(ticket, ticket.version, (), sla=projection, timers=timers),))
         )
@@ -991,8 +1231,7 @@ class Desk:
             for c in projection.cycles
             if c.outcome == "met" and before.get((c.metric, c.number)) != "met"
         ]
-        timers = projection.timers(policies=rules.policies, calendar=rules.calendar)
-        return attrs.evolve(change, sla=projection, timers=timers), met
+        return attrs.evolve(change, sla=projection, timers=self._timers(projection)), met
 
     # -- plugins ----------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from supportflow._model import EMPTY_FIELDS, Actor, Channel, Priority, Role, Tic
 __all__ = [
     "Assigned",
     "CommentAdded",
+    "Escalated",
     "Event",
     "FieldChanged",
     "Linked",
@@ -163,6 +164,33 @@ class Linked(Event):
 
     other: str
     relation: str
+
+
+@frozen(kw_only=True, slots=False)
+class Escalated(Event):
+    """An escalation step fired (recorded by the desk's runner as the system actor).
+
+    ``mode`` is ``"functional"`` (the ticket was handed to another group or
+    tier) or ``"hierarchical"`` (people were told, nobody reassigned).
+    ``step`` is the step's timer key, unique per ticket, clock, cycle, policy,
+    level, pass, repeat and target version. ``targets`` names who or where it
+    went (a group, an agent, ``"supervisor"``, a fixed address). Any changes
+    the step made (an assignment, a priority) follow as their own events in the
+    same commit.
+    """
+
+    kind: ClassVar[str] = "escalated"
+
+    policy: str
+    level: int
+    loop: int
+    repeat: int
+    mode: str
+    metric: str
+    cycle: int
+    step: str
+    targets: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
 
 
 def _with_fields(fields: Mapping[str, Any], name: str, value: Any) -> Mapping[str, Any]:

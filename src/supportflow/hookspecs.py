@@ -35,11 +35,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from supportflow._desk import Desk
+    from supportflow._escalation import Action
     from supportflow._model import Ticket
     from supportflow._sla import ClockReport
     from supportflow.events import (
         Assigned,
         CommentAdded,
+        Escalated,
         FieldChanged,
         Linked,
         Merged,
@@ -54,6 +56,8 @@ __all__ = [
     "PROJECT_NAME",
     "hookimpl",
     "hookspec",
+    "supportflow_escalated",
+    "supportflow_escalation_action",
     "supportflow_notification_failed",
     "supportflow_notification_sent",
     "supportflow_priority_changed",
@@ -236,4 +240,28 @@ def supportflow_notification_failed(
     was dead-lettered (a permanent failure, or the last allowed attempt); it
     can be listed and re-queued with the dispatcher's ``dead_letters()`` and
     ``requeue()``. Otherwise another attempt is scheduled.
+    """
+
+
+@hookspec
+def supportflow_escalated(desk: Desk, ticket: Ticket, event: Escalated) -> None:
+    """An escalation step fired.
+
+    Called by :meth:`Desk.run_due <supportflow.Desk.run_due>` after the step's
+    commit (the :class:`~supportflow.events.Escalated` event, plus any
+    assignment or priority change it made). ``event.mode`` is ``"functional"``
+    or ``"hierarchical"``; ``event.level``, ``event.loop`` and
+    ``event.targets`` say which level fired and whom it reached.
+    """
+
+
+@hookspec
+def supportflow_escalation_action(
+    desk: Desk, ticket: Ticket, action: Action, event: Escalated
+) -> None:
+    """Carry out a custom escalation action (``Action.custom(name)``).
+
+    Called after the step's commit, once per custom action of the level that
+    fired; ``action.value`` is the action's name. Page someone, open an
+    incident, post to a status page.
     """

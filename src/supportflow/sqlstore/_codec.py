@@ -33,6 +33,7 @@ from supportflow.errors import ValidationError
 from supportflow.events import (
     Assigned,
     CommentAdded,
+    Escalated,
     Event,
     FieldChanged,
     Linked,
@@ -72,6 +73,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
             FieldChanged,
             Merged,
             Linked,
+            Escalated,
         )
     }
 )
