@@ -451,3 +451,51 @@ def test_ten_thousand_notifications_through_an_unreliable_backend():
         f"\n{produced} produced: {counts['sent']} delivered, {counts['dead']} dead-lettered; "
         f"{sum(backend.sends.values())} sends, max {max(backend.sends.values())} per notification"
     )
+
+
+def test_a_batch_that_outlasts_its_lease_sends_nothing_late():
+    clock = ManualClock(START)
+
+    class Slow:
+        """Each send takes four minutes of the dispatcher's clock."""
+
+        name = "slow"
+        channels = frozenset({"email"})
+
+        def __init__(self):
+            self.sent = []
+
+        def send(self, notification):
+            clock.advance(timedelta(minutes=4))
+            self.sent.append(notification.id)
+            return Receipt(notification.id, self.name)
+
+        def close(self):
+            pass
+
+    desk = Desk(store=MemoryStore(), clock=clock, outbox=True, load_entry_points=False)
+    for n in range(5):
+        desk.open_ticket(subject=f"r{n}", requester=f"c{n}@example.com")
+    slow = Slow()
+    dispatcher = Dispatcher.for_desk(desk, [slow], lease=timedelta(minutes=10), batch=5)
+    report = dispatcher.run_once()
+    # Three sends fit in the lease (0, 4 and 8 minutes in); the other two are left.
+    assert (report.sent, report.lost_claims) == (3, 2)
+    assert dispatcher.store.delivery_counts() == {"pending": 2, "sent": 3, "dead": 0}
+    dispatcher.drain()
+    assert sorted(slow.sent) == sorted(d.notification.id for d in dispatcher.store.deliveries())
+    assert len(slow.sent) == len(set(slow.sent)) == 5
+
+
+def test_a_requeued_unrendered_notification_is_never_sent_empty():
+    templates = Templates({("*", "en"): TextTemplate("[$ticket_id] $subject", "$comment")})
+    templates.add("opened", _Exploding())
+    desk, dispatcher, inbox, _ = desk_and_dispatcher(templates=templates)
+    desk.open_ticket(subject="VPN", requester=ALICE)
+    dispatcher.drain()
+    (dead,) = dispatcher.dead_letters()
+    assert dispatcher.requeue([dead.notification.id]) == 1
+    dispatcher.drain()
+    assert inbox.got == []
+    (again,) = dispatcher.dead_letters()
+    assert again.error.startswith("never rendered")

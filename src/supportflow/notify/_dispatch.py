@@ -145,7 +145,10 @@ class Dispatcher:
         plugins: receives ``supportflow_notification_sent`` / ``_failed``.
         max_attempts: sends tried before a notification is dead-lettered.
         backoff: the wait between attempts.
-        lease: how long a claim holds an outbox row or a notification.
+        lease: how long a claim holds an outbox row or a notification. A
+            notification whose lease ran out while its batch was being sent
+            is left to whoever claims it next, never sent late; keep ``batch``
+            times the notifiers' worst-case send time below it.
         batch: how many rows and notifications one step claims.
         worker: a name for this dispatcher in the leases it takes.
         rng: the source of jitter (seed it for reproducible runs).
@@ -161,8 +164,8 @@ class Dispatcher:
     plugins: PluginHost | None = None
     max_attempts: int = 10
     backoff: Backoff = field(factory=Backoff)
-    lease: timedelta = timedelta(minutes=2)
-    batch: int = 100
+    lease: timedelta = timedelta(minutes=10)
+    batch: int = 50
     worker: str = field(factory=lambda: f"{socket.gethostname()}")
     rng: random.Random = field(factory=random.Random)
     ticket_url: str | None = None
@@ -280,6 +283,20 @@ class Dispatcher:
 
     def _deliver_one(self, claim: DeliveryClaim, report: DispatchReport) -> None:
         notification = claim.notification
+        if self.clock.now() >= claim.lease_until:
+            # The batch outlasted its lease: another dispatcher may hold this
+            # notification now. Leave it to them rather than send it twice.
+            report.lost_claims += 1
+            return
+        if not notification.subject and not notification.text and notification.html is None:
+            self._finish(
+                claim,
+                report,
+                dead=True,
+                error="never rendered (its template failed when the event was expanded); "
+                "fix the template: later events render with the fix",
+            )
+            return
         notifier = self.notifiers.get(notification.recipient.channel)
         if notifier is None:
             self._finish(
@@ -395,6 +412,10 @@ class Dispatcher:
 
             @hookimpl
             def supportflow_ticket_merged(self) -> None:
+                dispatcher.run_once()
+
+            @hookimpl
+            def supportflow_escalated(self) -> None:
                 dispatcher.run_once()
 
         desk.plugins.register(InlineDispatch(), name=f"supportflow-inline-dispatch-{id(self)}")
