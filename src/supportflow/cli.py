@@ -7,6 +7,9 @@
     Create or migrate supportflow's tables in a database.
 ``supportflow lifecycle show [standard|simple|FILE.toml] [--format toml|mermaid]``
     Print a lifecycle definition or its diagram.
+``supportflow worker --store URL [--notify URL ...] [--app MODULE:FACTORY] [--poll SECONDS]``
+    Fire due timers and escalation steps and deliver notifications until
+    SIGTERM; ``--once`` runs one pass.
 ``supportflow lifecycle check FILE.toml``
     Validate a lifecycle file; exit status 1 and every problem listed if invalid.
 """
@@ -71,6 +74,53 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    import importlib
+    import signal
+    from datetime import timedelta
+
+    from supportflow._worker import Worker, WorkerTotals
+    from supportflow.notify import Dispatcher, notifier_from_url
+
+    if args.app is not None:
+        # The operator names the factory on the command line, as for a WSGI
+        # server; it builds the desk with its policies, directory and plugins.
+        module_name, _, attribute = args.app.partition(":")
+        if not module_name or not attribute:
+            raise SupportflowError(f"--app takes MODULE:FACTORY, got {args.app!r}")
+        factory = getattr(importlib.import_module(module_name), attribute)
+        desk = factory()
+        if not isinstance(desk, Desk):
+            raise SupportflowError(f"{args.app} returned {desk!r}, not a Desk")
+    elif args.store is not None:
+        desk = Desk(store=args.store, outbox=bool(args.notify))
+    else:
+        raise SupportflowError("give --store URL, or --app MODULE:FACTORY returning a Desk")
+    notifiers = [notifier_from_url(url) for url in args.notify]
+    dispatcher = Dispatcher.for_desk(desk, notifiers) if notifiers else None
+
+    def progress(totals: WorkerTotals) -> None:
+        print(f"supportflow worker: {totals.line()}", flush=True)
+
+    worker = Worker(desk, dispatcher, poll=timedelta(seconds=args.poll), report=progress)
+
+    def stop(signum: int, _frame: object) -> None:
+        print(f"supportflow worker: {signal.Signals(signum).name}, finishing the pass", flush=True)
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"supportflow worker: started on {desk.store!r}", flush=True)
+    try:
+        totals = worker.run(max_passes=1 if args.once else None)
+    finally:
+        if dispatcher is not None:
+            dispatcher.close()
+        desk.store.close()
+    print(f"supportflow worker: stopped after {totals.line()}", flush=True)
+    return 0
+
+
 def _show(args: argparse.Namespace) -> int:
     lifecycle = _load_lifecycle(args.lifecycle)
     print(lifecycle.to_mermaid() if args.format == "mermaid" else lifecycle.to_toml(), end="")
@@ -99,6 +149,23 @@ def _parser() -> argparse.ArgumentParser:
     db_upgrade.add_argument("--store", required=True, help="a database URL")
     db_upgrade.add_argument("--prefix", default="sf_", help="table name prefix (default sf_)")
     db_upgrade.set_defaults(run=_db_upgrade)
+    worker = commands.add_parser(
+        "worker", help="fire due timers and deliver notifications until SIGTERM"
+    )
+    worker.add_argument("--store", help="the desk's store URL (a desk without policies)")
+    worker.add_argument("--app", help="MODULE:FACTORY, a function returning your configured Desk")
+    worker.add_argument(
+        "--notify",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a notifier URL (log://, smtp://..., webhook+https://...); repeatable",
+    )
+    worker.add_argument(
+        "--poll", type=float, default=5.0, help="seconds between idle passes (default 5)"
+    )
+    worker.add_argument("--once", action="store_true", help="run one pass and exit")
+    worker.set_defaults(run=_worker)
     lifecycle = commands.add_parser("lifecycle", help="show or check lifecycle definitions")
     actions = lifecycle.add_subparsers(dest="action", required=True)
     show = actions.add_parser("show", help="print a lifecycle as TOML or a mermaid diagram")
