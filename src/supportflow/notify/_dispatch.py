@@ -170,6 +170,7 @@ class Dispatcher:
     rng: random.Random = field(factory=random.Random)
     ticket_url: str | None = None
     _router: Router = field(init=False)
+    _delivery_queue: DeliveryQueue = field(init=False)
     _templates: Templates = field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -178,6 +179,7 @@ class Dispatcher:
                 f"{type(self.store).__name__} is not a delivery queue; use the memory or SQL "
                 "store, or implement supportflow.store.DeliveryQueue"
             )
+        self._delivery_queue = self.store
         if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
             raise ConfigError(f"max_attempts must be at least 1, got {self.max_attempts!r}")
         if not isinstance(self.batch, int) or self.batch < 1:
@@ -202,9 +204,7 @@ class Dispatcher:
 
     @property
     def _queue(self) -> DeliveryQueue:
-        queue = self.store
-        assert isinstance(queue, DeliveryQueue)
-        return queue
+        return self._delivery_queue
 
     # -- one pass ------------------------------------------------------------------------
 

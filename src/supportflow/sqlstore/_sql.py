@@ -67,6 +67,10 @@ class Statements:
     insert_outbox: Statement
     insert_idempotency: Statement
     notify: Statement | None
+    complete_outbox: Statement
+    insert_delivery: Statement
+    finish_delivery: Statement
+    retry_delivery: Statement
 
 
 #: The ticket columns with an index of their own, in :attr:`Statements.indexed` order.
@@ -153,6 +157,27 @@ def _build(dialect: Dialect, prefix: str) -> Statements:
         ),
     )
     outbox_columns = ["ticket_id", "event_version", "kind", "body", "created_at", "attempts"]
+    d = tb.deliveries
+    delivery_columns = [
+        c.name for c in d.columns if c.name not in ("token", "lease_until", "worker")
+    ]
+    # A notification id already queued is left as it is (one statement per row).
+    insert_delivery = sa.insert(d).from_select(
+        delivery_columns,
+        sa.select(
+            *[sa.cast(sa.bindparam(name), d.c[name].type) for name in delivery_columns]
+        ).where(~sa.exists().where(d.c.id == sa.bindparam("id"))),
+    )
+
+    def finish(**values: Any) -> sa.Update:
+        return (
+            sa.update(d)
+            .where(d.c.id == sa.bindparam("match_id"))
+            .where(d.c.token == sa.bindparam("match_token"))
+            .where(d.c.status == sa.literal_column("'pending'"))
+            .values(token=sa.null(), lease_until=sa.null(), **values)
+        )
+
     return Statements(
         load=_compile(sa.select(t.c.snapshot).where(t.c.id == sa.bindparam("id")), dialect),
         version=_compile(sa.select(t.c.version).where(t.c.id == sa.bindparam("id")), dialect),
@@ -179,6 +204,33 @@ def _build(dialect: Dialect, prefix: str) -> Statements:
         insert_timer=_compile(insert_timer, dialect),
         insert_outbox=insert(o, outbox_columns),
         insert_idempotency=insert(i, ["key", "fingerprint", "ticket_id", "version"]),
+        complete_outbox=_compile(
+            sa.update(o)
+            .where(o.c.id == sa.bindparam("match_id"))
+            .where(o.c.token == sa.bindparam("match_token"))
+            .where(o.c.delivered_at.is_(None))
+            .values(delivered_at=sa.bindparam("delivered_at")),
+            dialect,
+        ),
+        insert_delivery=_compile(insert_delivery, dialect),
+        finish_delivery=_compile(
+            finish(
+                status=sa.bindparam("new_status"),
+                next_at=sa.null(),
+                finished_at=sa.bindparam("finished_at"),
+                error=sa.bindparam("new_error"),
+                detail=sa.bindparam("new_detail"),
+            ),
+            dialect,
+        ),
+        retry_delivery=_compile(
+            finish(
+                next_at=sa.bindparam("retry_at"),
+                error=sa.bindparam("new_error"),
+                detail=sa.bindparam("new_detail"),
+            ),
+            dialect,
+        ),
         notify=(
             _compile(
                 sa.select(sa.func.pg_notify(sa.bindparam("channel"), sa.literal_column("''"))),

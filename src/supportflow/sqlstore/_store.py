@@ -679,32 +679,22 @@ class SQLStore:
         """Complete the outbox ``claim`` and queue its notifications in one transaction
         (see :meth:`supportflow.store.DeliveryQueue.expand_outbox`)."""
         check_notifications(notifications, failed)
-        moment = to_utc(now, "now")
-        o, d = self._tables.outbox, self._tables.deliveries
+        moment = encode_instant(self.dialect, now, "now")
         rows = [
             _delivery_row(n, claim.message.id, "pending", moment, None, None) for n in notifications
         ] + [
             _delivery_row(n, claim.message.id, "dead", None, reason, moment) for n, reason in failed
         ]
-        with self._write() as connection:
-            done = connection.execute(
-                sa.update(o)
-                .where(o.c.id == claim.message.id)
-                .where(o.c.token == claim.token)
-                .where(o.c.delivered_at.is_(None))
-                .values(delivered_at=moment)
+        sql = self._sql
+        with self._writing() as run:
+            done = run.execute(
+                sql.complete_outbox,
+                {"match_id": claim.message.id, "match_token": claim.token, "delivered_at": moment},
             )
-            if done.rowcount != 1:
+            if done != 1:
                 return False
             if rows:
-                known = set(
-                    connection.scalars(
-                        sa.select(d.c.id).where(d.c.id.in_([row["id"] for row in rows]))
-                    )
-                )
-                fresh = [row for row in rows if row["id"] not in known]
-                if fresh:
-                    connection.execute(sa.insert(d), fresh)
+                run.executemany(sql.insert_delivery, rows)
         return True
 
     def claim_deliveries(
@@ -772,28 +762,22 @@ class SQLStore:
     ) -> bool:
         """Record the attempt's outcome if ``claim`` is current (compare-and-set on its token)."""
         check_outcome(outcome, retry_at)
-        moment = to_utc(now, "now")
-        d = self._tables.deliveries
+        moment = encode_instant(self.dialect, now, "now")
         values: dict[str, Any] = {
-            "token": None,
-            "lease_until": None,
-            "error": error,
-            "detail": detail,
+            "match_id": claim.notification.id,
+            "match_token": claim.token,
+            "new_error": error,
+            "new_detail": detail,
         }
         if outcome == "retry":
             assert retry_at is not None
-            values["next_at"] = to_utc(retry_at, "retry_at")
+            statement = self._sql.retry_delivery
+            values["retry_at"] = encode_instant(self.dialect, retry_at, "retry_at")
         else:
-            values.update(status=outcome, next_at=None, finished_at=moment)
-        with self._write() as connection:
-            done = connection.execute(
-                sa.update(d)
-                .where(d.c.id == claim.notification.id)
-                .where(d.c.token == claim.token)
-                .where(d.c.status == "pending")
-                .values(values)
-            )
-        return done.rowcount == 1
+            statement = self._sql.finish_delivery
+            values.update(new_status=outcome, finished_at=moment)
+        with self._writing() as run:
+            return run.execute(statement, values) == 1
 
     def deliveries(
         self, *, status: str | None = None, after: str | None = None, limit: int | None = None
@@ -863,9 +847,9 @@ def _delivery_row(
     notification: Notification,
     outbox_id: int,
     status: str,
-    next_at: datetime | None,
+    next_at: datetime | str | None,
     error: str | None,
-    finished_at: datetime | None,
+    finished_at: datetime | str | None,
 ) -> dict[str, Any]:
     return {
         "id": notification.id,
