@@ -48,6 +48,9 @@ def test_built_in_schemes_build_their_notifiers():
     assert isinstance(hook, WebhookNotifier)
     assert "k3y-material" not in repr(hook)
     assert isinstance(notifier_from_url("apprise+json://chat.example.com/hook"), AppriseNotifier)
+    api = notifier_from_url("apprise://apprise.example.com/t0ken-abc")
+    assert isinstance(api, AppriseNotifier)
+    assert "t0ken-abc" not in repr(api)
 
 
 def test_a_plugin_offers_its_own_scheme():

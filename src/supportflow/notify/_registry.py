@@ -37,11 +37,15 @@ def _webhook(url: str, **options: Any) -> Notifier:
 def _apprise(url: str, **options: Any) -> Notifier:
     from supportflow.notify._apprise import AppriseNotifier
 
-    return AppriseNotifier(url.split("+", 1)[1], **options)
+    # apprise+slack://... hands slack://... to apprise; apprise://... is apprise's
+    # own scheme (an Apprise API server) and goes as it is.
+    target = url.split("+", 1)[1] if url.lower().startswith("apprise+") else url
+    return AppriseNotifier(target, **options)
 
 
 #: The schemes supportflow serves itself. ``apprise+<service>://...`` hands
-#: ``<service>://...`` to apprise (``apprise+slack://...``, ``apprise+json://...``).
+#: ``<service>://...`` to apprise (``apprise+slack://...``, ``apprise+json://...``);
+#: ``apprise://...`` is apprise's own scheme for an Apprise API server.
 BUILTIN_SCHEMES: Mapping[str, Callable[..., Notifier]] = {
     "log": _log,
     "smtp": _smtp,
