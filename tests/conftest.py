@@ -1,5 +1,7 @@
 import functools
 import os
+import shutil
+import subprocess
 import uuid
 
 import pytest
@@ -7,6 +9,49 @@ import sqlalchemy as sa
 
 # Our own suite uses the opt-in fixtures exactly as an application would.
 pytest_plugins = ["supportflow.testing.pytest_plugin"]
+
+
+def _missing(message):
+    """Skip the test, or fail it under ``CI=true``: CI machines have everything."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+# -- TLS certificates ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def issue_certificate(tmp_path_factory):
+    """Make a self-signed certificate with the openssl command.
+
+    Returns ``issue(common_name, alt_name, *, ca=False) -> (cert_path, key_path)``;
+    ``alt_name`` is a subjectAltName entry such as ``"IP:127.0.0.1"`` or
+    ``"DNS:hooks.example.test"``.
+    """
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        _missing("the openssl command is not installed; it makes the TLS tests' certificates")
+
+    def issue(common_name, alt_name, *, ca=False):
+        folder = tmp_path_factory.mktemp("tls")
+        cert, key = folder / "cert.pem", folder / "key.pem"
+        extensions = ["-addext", f"subjectAltName={alt_name}"]
+        if ca:
+            extensions += ["-addext", "basicConstraints=critical,CA:TRUE"]
+        subprocess.run(
+            [
+                *(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+                *("-subj", f"/CN={common_name}", *extensions),
+                *("-keyout", str(key), "-out", str(cert)),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return cert, key
+
+    return issue
+
 
 # -- databases ----------------------------------------------------------------------------
 
@@ -47,9 +92,7 @@ def postgres_url():
             f"PostgreSQL not reachable at {shown} ({problem}); start it or set "
             "SUPPORTFLOW_TEST_POSTGRES_URL to run these tests"
         )
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        _missing(message)
     return url
 
 

@@ -20,7 +20,7 @@ from supportflow.notify._apprise import AppriseNotifier
 from supportflow.notify._log import LogNotifier
 from supportflow.notify._smtp import SMTPNotifier
 from supportflow.notify._webhook import WebhookNotifier
-from supportflow.testing.notifiers import NotifierContract
+from supportflow.testing.notifiers import DeliveryContract, NotifierContract
 
 PASSWORD = "c0ntract-p4ss-XYZ"
 NUMBER = re.compile(r"#(\d+)")
@@ -33,7 +33,7 @@ def _free_port():
         return probe.getsockname()[1]
 
 
-class TestLogNotifier(NotifierContract):
+class TestLogNotifier(DeliveryContract):
     channel = "log"
 
     @pytest.fixture
@@ -78,20 +78,23 @@ def mailbox():
     controller.stop()
 
 
+def _smtp(port, password):
+    return SMTPNotifier(
+        host="127.0.0.1",
+        port=port,
+        sender="desk@example.com",
+        username="desk",
+        password=password,
+        starttls=False,
+        allow_plaintext_auth=True,
+        timeout=5,
+    )
+
+
 class TestSMTPNotifier(NotifierContract):
     @pytest.fixture
     def notifier(self, mailbox):
-        _, port = mailbox
-        return SMTPNotifier(
-            host="127.0.0.1",
-            port=port,
-            sender="desk@example.com",
-            username="desk",
-            password=PASSWORD,
-            starttls=False,
-            allow_plaintext_auth=True,
-            timeout=5,
-        )
+        return _smtp(mailbox[1], PASSWORD)
 
     @pytest.fixture
     def received(self, mailbox):
@@ -100,17 +103,7 @@ class TestSMTPNotifier(NotifierContract):
 
     @pytest.fixture
     def failing_notifier(self, mailbox):
-        _, port = mailbox
-        return SMTPNotifier(
-            host="127.0.0.1",
-            port=port,
-            sender="desk@example.com",
-            username="desk",
-            password=PASSWORD + "-wrong",
-            starttls=False,
-            allow_plaintext_auth=True,
-            timeout=5,
-        )
+        return _smtp(mailbox[1], PASSWORD + "-wrong")  # the server refuses the login
 
     @pytest.fixture
     def secret(self):

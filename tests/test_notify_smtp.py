@@ -2,10 +2,8 @@
 
 import email
 import email.policy
-import shutil
 import socket
 import ssl
-import subprocess
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -502,22 +500,9 @@ def test_from_url_hides_the_password_in_errors():
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl command is not installed; cannot make a test certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            *(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+def certificate(issue_certificate):
+    """A self-signed certificate for 127.0.0.1: the server's and the client's contexts."""
+    cert, key = issue_certificate("127.0.0.1", "IP:127.0.0.1")
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(cert, key)
     client = ssl.create_default_context(cafile=str(cert))

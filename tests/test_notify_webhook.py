@@ -5,10 +5,8 @@ import email.utils
 import hashlib
 import hmac
 import json
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -567,22 +565,8 @@ def test_an_ssl_context_that_does_not_verify_is_refused():
 
 
 @pytest.fixture
-def certificate(tmp_path):
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is needed to make a test certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=hooks.example.test",
-            "-addext", "subjectAltName=DNS:hooks.example.test",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
+def certificate(issue_certificate):
+    return issue_certificate("hooks.example.test", "DNS:hooks.example.test", ca=True)
 
 
 @pytest.fixture

@@ -14,27 +14,11 @@ import pytest
 from supportflow import ConfigError, Desk, EscalationPolicy, ManualClock, SLAPolicy
 from supportflow._worker import Worker
 from supportflow.escalation import Action, Level, Trigger
-from supportflow.notify import Dispatcher, LogNotifier, Receipt
+from supportflow.notify import Dispatcher
+from supportflow.testing.notifiers import RecordingNotifier
 
 H = timedelta(hours=1)
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-class Inbox:
-    """A notifier that accepts everything and keeps it."""
-
-    name = "inbox"
-    channels = frozenset({"email"})
-
-    def __init__(self):
-        self.got = []
-
-    def send(self, notification):
-        self.got.append(notification)
-        return Receipt(notification.id, self.name)
-
-    def close(self):
-        pass
 
 
 def test_one_pass_fires_due_steps_and_delivers_what_they_announce():
@@ -52,7 +36,7 @@ def test_one_pass_fires_due_steps_and_delivers_what_they_announce():
         ],
         load_entry_points=False,
     )
-    inbox = Inbox()
+    inbox = RecordingNotifier()
     dispatcher = Dispatcher.for_desk(desk, [inbox])
     worker = Worker(desk, dispatcher)
     desk.open_ticket(subject="VPN", requester="alice@example.com", priority="high")
@@ -67,7 +51,10 @@ def test_one_pass_fires_due_steps_and_delivers_what_they_announce():
 
 def test_a_dispatcher_on_another_store_is_refused():
     with pytest.raises(ConfigError, match="desk's store"):
-        Worker(Desk(load_entry_points=False), Dispatcher(Desk(outbox=True).store, [Inbox()]))
+        Worker(
+            Desk(load_entry_points=False),
+            Dispatcher(Desk(outbox=True).store, [RecordingNotifier()]),
+        )
 
 
 def test_the_command_runs_until_sigterm_and_stops_cleanly(tmp_path):
@@ -110,7 +97,7 @@ def test_postgresql_notify_wakes_an_idle_worker_long_before_its_poll(postgres_ur
 
     store = SQLStore(postgres_url, prefix=sql_prefix, create=True)
     desk = Desk(store=store, outbox=True, load_entry_points=False)
-    inbox = Inbox()
+    inbox = RecordingNotifier()
     worker = Worker(desk, Dispatcher.for_desk(desk, [inbox]), poll=timedelta(seconds=60))
     runner = threading.Thread(target=worker.run)
     runner.start()
@@ -128,7 +115,3 @@ def test_postgresql_notify_wakes_an_idle_worker_long_before_its_poll(postgres_ur
     assert [n.event_kind for n in inbox.got] == ["opened"]
     assert woke_after < 5  # not the 60 s poll
     assert not runner.is_alive()
-
-
-def test_the_log_notifier_url_serves_other_channels():
-    assert LogNotifier(channels={"email"}).channels == {"log", "email"}
