@@ -908,10 +908,7 @@ class Desk:
             calendar or self.calendar,
             self._policy_sets[previous].escalations if escalation is None else tuple(escalation),
         )
-        open_states = frozenset(self.lifecycle.state_names) - self.lifecycle.states_in(
-            Category.CLOSED
-        )
-        for ticket in self.store.find(TicketQuery(states=open_states)):
+        for ticket in self.store.find(TicketQuery(states=self._open_states)):
             stored = self.store.sla_projection(ticket.id)
             generation = previous if stored is None else stored.policy_set
             if open_tickets == "keep":
@@ -972,22 +969,10 @@ class Desk:
             )
             return
         level = policy.levels[step.level - 1]
-        for attempt in range(self.retries + 1):
-            ticket = self.store.load(timer.ticket_id)
-            if ticket is None or self._never_escalates(ticket):
-                return
-            events = self._escalation_events(ticket, policy, level, step, timer, moment)
-            after = ticket
-            for event in events:
-                after = apply(after, event)
-            try:
-                after = self._commit_one(after, ticket.version, events)
-                break
-            except ConcurrencyConflict:
-                if attempt == self.retries:
-                    raise
-        escalated = events[0]
-        assert isinstance(escalated, Escalated)
+        fired = self._fire_step(timer, policy, level, step, moment)
+        if fired is None:
+            return
+        after, escalated = fired
         for action in level.actions:
             if action.kind == "custom":
                 self.plugins.notify(
@@ -998,6 +983,22 @@ class Desk:
                     event=escalated,
                 )
 
+    @_retried
+    def _fire_step(
+        self, timer: Timer, policy: EscalationPolicy, level: Level, step: Step, moment: datetime
+    ) -> tuple[Ticket, Escalated] | None:
+        """Commit the step's events on the ticket as it is now (``None``: it may
+        not escalate any more); re-run from a fresh read if it loses a race."""
+        ticket = self.store.load(timer.ticket_id)
+        if ticket is None or self._never_escalates(ticket):
+            return None
+        escalated, changes = self._escalation_events(ticket, policy, level, step, timer, moment)
+        events = (escalated, *changes)
+        after = ticket
+        for event in events:
+            after = apply(after, event)
+        return self._commit_one(after, ticket.version, events), escalated
+
     def _escalation_events(
         self,
         ticket: Ticket,
@@ -1006,7 +1007,8 @@ class Desk:
         step: Step,
         timer: Timer,
         moment: datetime,
-    ) -> tuple[Event, ...]:
+    ) -> tuple[Escalated, tuple[Event, ...]]:
+        """The step's Escalated event and the changes its actions make, in order."""
         at = max(moment, ticket.updated_at)
         system = Actor.system()
         changes: list[dict[str, Any]] = []
@@ -1100,20 +1102,18 @@ class Desk:
             targets=tuple(targets),
             actions=tuple(action.kind for action in level.actions),
         )
-        events: list[Event] = [escalated]
-        for number, change in enumerate(changes, version + 1):
-            kind = change.pop("type")
-            events.append(kind(ticket_id=ticket.id, version=number, at=at, by=system, **change))
-        return tuple(events)
+        followers = tuple(
+            change.pop("type")(ticket_id=ticket.id, version=number, at=at, by=system, **change)
+            for number, change in enumerate(changes, version + 1)
+        )
+        return escalated, followers
 
     def _workload(self, group: str | None) -> Workload:
         """Open tickets per agent of ``group`` (every listed agent when ``None``)."""
         agents = (
             self.directory.members(group) if group is not None else self.directory.agents.values()
         )
-        open_states = frozenset(self.lifecycle.state_names) - self.lifecycle.states_in(
-            Category.CLOSED
-        )
+        open_states = self._open_states
         return Workload(
             {
                 agent.id: len(self.store.find(TicketQuery(assignee=agent.id, states=open_states)))
@@ -1187,6 +1187,11 @@ class Desk:
             closed=self._never_escalates(projection.ticket),
         )
         return tuple(sorted(timers + steps, key=lambda t: (t.at, t.key)))
+
+    @functools.cached_property
+    def _open_states(self) -> frozenset[str]:
+        """The lifecycle's states outside the closed category."""
+        return frozenset(self.lifecycle.state_names) - self.lifecycle.states_in(Category.CLOSED)
 
     def _never_escalates(self, ticket: Ticket) -> bool:
         """Closed and merged tickets never escalate."""

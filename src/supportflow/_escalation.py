@@ -23,9 +23,8 @@ fires the steps.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from attrs import field, frozen
 
@@ -474,23 +473,6 @@ def _timer(
 
 
 def raised(priority: Priority) -> Priority:
-    """One priority step up (urgent stays urgent)."""
-    order = [Priority.LOW, Priority.MEDIUM, Priority.HIGH, Priority.URGENT]
-    return order[min(order.index(priority) + 1, len(order) - 1)]
-
-
-def describe(policy: EscalationPolicy) -> Mapping[str, Any]:
-    """A plain summary of the policy for logs and notebooks."""
-    return {
-        "name": policy.name,
-        "metric": policy.metric,
-        "loops": policy.loops,
-        "levels": [
-            {
-                "trigger": level.trigger.kind,
-                "actions": [a.kind for a in level.actions],
-                "modes": sorted({a.mode.value for a in level.actions}),
-            }
-            for level in policy.levels
-        ],
-    }
+    """One priority step up (urgent, rank 1, stays urgent)."""
+    by_rank = {p.rank: p for p in Priority}
+    return by_rank.get(priority.rank - 1, priority)

@@ -202,10 +202,6 @@ class Dispatcher:
         options.setdefault("plugins", desk.plugins)
         return cls(desk.store, notifiers, **options)
 
-    @property
-    def _queue(self) -> DeliveryQueue:
-        return self._delivery_queue
-
     # -- one pass ------------------------------------------------------------------------
 
     def run_once(self, now: datetime | None = None) -> DispatchReport:
@@ -260,7 +256,7 @@ class Dispatcher:
                             rendered.html,
                         )
                     )
-            if self._queue.expand_outbox(claim, moment, ready, failed):
+            if self._delivery_queue.expand_outbox(claim, moment, ready, failed):
                 report.expanded += 1
                 report.queued += len(ready)
                 report.dead += len(failed)
@@ -274,7 +270,7 @@ class Dispatcher:
         """Send one batch of due notifications; returns how many were claimed."""
         report = report if report is not None else DispatchReport()
         moment = self._now(now)
-        claims = self._queue.claim_deliveries(
+        claims = self._delivery_queue.claim_deliveries(
             moment, lease=self.lease, limit=self.batch, worker=self.worker
         )
         for claim in claims:
@@ -316,7 +312,9 @@ class Dispatcher:
         except Exception as exc:  # a notifier bug or an unexpected error: retry, never crash
             self._finish(claim, report, dead=False, error=f"{type(exc).__name__}: {exc}")
             return
-        done = self._queue.finish_delivery(claim, self.clock.now(), "sent", detail=receipt.detail)
+        done = self._delivery_queue.finish_delivery(
+            claim, self.clock.now(), "sent", detail=receipt.detail
+        )
         if not done:
             report.lost_claims += 1
             return
@@ -338,12 +336,12 @@ class Dispatcher:
         moment = self.clock.now()
         give_up = dead or claim.attempts >= self.max_attempts
         if give_up:
-            done = self._queue.finish_delivery(claim, moment, "dead", error=error)
+            done = self._delivery_queue.finish_delivery(claim, moment, "dead", error=error)
         else:
             wait = self.backoff.delay(claim.attempts, self.rng)
             if retry_after is not None and retry_after > wait:
                 wait = retry_after
-            done = self._queue.finish_delivery(
+            done = self._delivery_queue.finish_delivery(
                 claim, moment, "retry", retry_at=moment + wait, error=error
             )
         if not done:
@@ -424,11 +422,11 @@ class Dispatcher:
 
     def dead_letters(self, *, after: str | None = None, limit: int | None = 100) -> list[Delivery]:
         """The dead-lettered notifications, in id order, with their last error."""
-        return self._queue.deliveries(status="dead", after=after, limit=limit)
+        return self._delivery_queue.deliveries(status="dead", after=after, limit=limit)
 
     def requeue(self, ids: Iterable[str], now: datetime | None = None) -> int:
         """Send these dead letters again (attempts start over); returns how many."""
-        return self._queue.requeue_deliveries(ids, self._now(now))
+        return self._delivery_queue.requeue_deliveries(ids, self._now(now))
 
     def _now(self, now: datetime | None) -> datetime:
         return self.clock.now() if now is None else to_utc(now, "now")

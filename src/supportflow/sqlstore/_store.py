@@ -601,56 +601,65 @@ class SQLStore:
         ``FOR UPDATE SKIP LOCKED``; SQLite: ``BEGIN IMMEDIATE``).
         """
         check_limit(limit)
+        check_lease(lease)
         moment = to_utc(now, "now")
-        if not isinstance(lease, timedelta) or lease <= timedelta(0):
-            raise ValidationError(f"lease must be a positive timedelta, got {lease!r}")
-        if limit < 0:
-            raise ValidationError(f"limit must be at least 0, got {limit}")
-        if limit == 0:
-            return []
         o = self._tables.outbox
-        free = (
-            sa.select(o.c.id, o.c.body, o.c.attempts)
-            .where(o.c.delivered_at.is_(None))
-            .where(sa.or_(o.c.lease_until.is_(None), o.c.lease_until <= moment))
-            .order_by(o.c.id)
-            .limit(limit)
-        )
+        free = sa.select(o.c.id, o.c.body, o.c.attempts).where(o.c.delivered_at.is_(None))
+        leased = self._lease(o, free.order_by(o.c.id), moment, lease, limit, worker)
+        return [
+            OutboxClaim(
+                OutboxMessage(row.id, _codec.decode_event(_codec.loads(row.body))),
+                token,
+                moment + lease,
+                row.attempts + 1,
+            )
+            for row, token in leased
+        ]
+
+    def _lease(
+        self,
+        table: sa.Table,
+        candidates: sa.Select[Any],
+        moment: datetime,
+        lease: timedelta,
+        limit: int,
+        worker: str,
+    ) -> list[tuple[Any, str]]:
+        """Lease up to ``limit`` of ``candidates`` (rows of ``table`` with ``id``,
+        ``body`` and ``attempts``) whose lease is free at ``moment``, in one
+        write transaction: each gets a new random token, one more attempt and
+        ``lease_until = moment + lease``. Returns the rows with their tokens.
+
+        Concurrent claimants skip rows another holds (PostgreSQL: ``FOR UPDATE
+        SKIP LOCKED``; SQLite: the write lock of ``BEGIN IMMEDIATE``).
+        """
+        c = table.c
+        free = candidates.where(sa.or_(c.lease_until.is_(None), c.lease_until <= moment))
+        free = free.limit(limit)
         if self.dialect == "postgresql":
             free = free.with_for_update(skip_locked=True)
-        until = moment + lease
         with self._write() as connection:
-            rows = connection.execute(free).all()
-            if not rows:
-                return []
-            claims = [
-                OutboxClaim(
-                    OutboxMessage(row.id, _codec.decode_event(_codec.loads(row.body))),
-                    secrets.token_hex(16),
-                    until,
-                    row.attempts + 1,
+            leased = [(row, secrets.token_hex(16)) for row in connection.execute(free)]
+            if leased:
+                connection.execute(
+                    sa.update(table)
+                    .where(c.id == sa.bindparam("claimed_id"))
+                    .values(
+                        token=sa.bindparam("claimed_token"),
+                        attempts=sa.bindparam("claimed_attempts"),
+                        lease_until=moment + lease,
+                        worker=worker,
+                    ),
+                    [
+                        {
+                            "claimed_id": row.id,
+                            "claimed_token": token,
+                            "claimed_attempts": row.attempts + 1,
+                        }
+                        for row, token in leased
+                    ],
                 )
-                for row in rows
-            ]
-            connection.execute(
-                sa.update(o)
-                .where(o.c.id == sa.bindparam("claimed_id"))
-                .values(
-                    token=sa.bindparam("claimed_token"),
-                    attempts=sa.bindparam("claimed_attempts"),
-                    lease_until=until,
-                    worker=worker,
-                ),
-                [
-                    {
-                        "claimed_id": claim.message.id,
-                        "claimed_token": claim.token,
-                        "claimed_attempts": claim.attempts,
-                    }
-                    for claim in claims
-                ],
-            )
-        return claims
+        return leased
 
     def complete_outbox(self, claim: OutboxClaim, now: datetime) -> bool:
         """Mark the message delivered if ``claim`` still holds it (compare-and-set on
@@ -710,45 +719,17 @@ class SQLStore:
             sa.select(d.c.id, d.c.body, d.c.attempts)
             .where(d.c.status == "pending")
             .where(d.c.next_at <= moment)
-            .where(sa.or_(d.c.lease_until.is_(None), d.c.lease_until <= moment))
             .order_by(d.c.next_at, d.c.id)
-            .limit(limit)
         )
-        if self.dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        until = moment + lease
-        with self._write() as connection:
-            rows = connection.execute(due).all()
-            if not rows:
-                return []
-            claims = [
-                DeliveryClaim(
-                    _codec.decode_notification(_codec.loads(row.body)),
-                    secrets.token_hex(16),
-                    until,
-                    row.attempts + 1,
-                )
-                for row in rows
-            ]
-            connection.execute(
-                sa.update(d)
-                .where(d.c.id == sa.bindparam("claimed_id"))
-                .values(
-                    token=sa.bindparam("claimed_token"),
-                    attempts=sa.bindparam("claimed_attempts"),
-                    lease_until=until,
-                    worker=worker,
-                ),
-                [
-                    {
-                        "claimed_id": claim.notification.id,
-                        "claimed_token": claim.token,
-                        "claimed_attempts": claim.attempts,
-                    }
-                    for claim in claims
-                ],
+        return [
+            DeliveryClaim(
+                _codec.decode_notification(_codec.loads(row.body)),
+                token,
+                moment + lease,
+                row.attempts + 1,
             )
-        return claims
+            for row, token in self._lease(d, due, moment, lease, limit, worker)
+        ]
 
     def finish_delivery(
         self,

@@ -37,7 +37,7 @@ factory:
 To run only some areas, subclass the area classes instead
 (:class:`TicketHistoryContract`, :class:`OptimisticConcurrencyContract`,
 :class:`IdempotencyContract`, :class:`QueryContract`, :class:`SLAContract`,
-:class:`TimerContract`, :class:`OutboxContract`,
+:class:`TimerContract`, :class:`OutboxContract`, :class:`DeliveryQueueContract`,
 :class:`ConcurrentWritersContract`, :class:`DeskRoundTripContract`).
 
 Capabilities
@@ -68,6 +68,10 @@ default is :data:`ALL_CAPABILITIES`:
     handle from the ``worker_store`` fixture, which by default is the
     ``store`` itself. Override ``worker_store`` to give each thread its own
     connection to the same data, the way separate processes would.
+``"deliveries"``
+    is a :class:`~supportflow.store.DeliveryQueue` as well: outbox rows expand
+    into notifications that are leased, finished and dead-lettered one by one
+    (needs ``"outbox"``).
 
 Helpers
 -------
@@ -2120,21 +2124,8 @@ class StoreContract(
     DeskRoundTripContract,
 ):
     """The whole storage contract: subclass it as ``Test...`` and override the
-    ``store`` fixture (yield a fresh, empty store; close it afterwards).
-
-    .. code-block:: python
-
-        import pytest
-        from supportflow.testing.storage import StoreContract
-
-        class TestMyStore(StoreContract):
-            capabilities = StoreContract.capabilities - {"concurrent_writers"}
-
-            @pytest.fixture
-            def store(self):
-                store = MyStore(...)
-                yield store
-                store.close()
+    ``store`` fixture (yield a fresh, empty store; close it afterwards), as the
+    module's example shows.
 
     Set :attr:`~ContractBase.capabilities` to what the backend supports, and
     :attr:`~ContractBase.threads` / :attr:`~ContractBase.operations_per_thread`
