@@ -1149,8 +1149,12 @@ def load_timers_postgres(url: str, prefix: str, size: int) -> tuple[list[str], f
     return ids, time.perf_counter() - t0
 
 
+_CLAIM_LEASE = timedelta(minutes=5)
+
+
 def _claim_into(claimed: list[Any], store: SQLStore, now: datetime, due: int) -> None:
-    claimed.extend(store.claim_due_timers(now, limit=due))
+    claims = store.claim_due_timers(now, lease=_CLAIM_LEASE, limit=due)
+    claimed.extend(store.complete_timers(claims, now))
 
 
 def measure_claims(

@@ -208,7 +208,12 @@ def test_a_desk_on_the_store_holds_what_a_memory_desk_holds(store, ids):
     from_memory = memory.claim_outbox(START, lease=lease, limit=100)
     assert [c.message for c in from_sql] == [c.message for c in from_memory]
     later = START + 10 * H
-    assert store.claim_due_timers(later) == memory.claim_due_timers(later)
+    from_sql = store.claim_due_timers(later, lease=lease, limit=100)
+    from_memory = memory.claim_due_timers(later, lease=lease, limit=100)
+    assert [(c.timer, c.attempts, c.lease_until) for c in from_sql] == [
+        (c.timer, c.attempts, c.lease_until) for c in from_memory
+    ]
+    assert store.complete_timers(from_sql, later) == memory.complete_timers(from_memory, later)
 
 
 def test_the_indexed_columns_always_match_the_snapshot(store, ids):
@@ -273,7 +278,7 @@ def test_instants_round_trip_to_the_microsecond_in_utc(store):
 
 def test_naive_instants_are_refused(store):
     with pytest.raises(NaiveDatetimeError):
-        store.claim_due_timers(datetime(2026, 3, 2, 9, 0))
+        store.claim_due_timers(datetime(2026, 3, 2, 9, 0), lease=H, limit=1)
     with pytest.raises(NaiveDatetimeError):
         store.claim_outbox(datetime(2026, 3, 2, 9, 0), lease=H, limit=1)
 
@@ -461,13 +466,13 @@ def test_due_timers_are_claimed_once_and_never_come_back(store):
     ]
     assert all(t.at.tzinfo is UTC for t in pending)
 
-    assert store.claim_due_timers(START) == []
+    assert store.claim_due_timers(START, lease=H, limit=10) == []
     due = START + H + timedelta(minutes=1)  # two warnings and the first-response breach
-    first = store.claim_due_timers(due, limit=1)
+    first = store.complete_timers(store.claim_due_timers(due, lease=H, limit=1), due)
     assert first == [pending[0]]
-    rest = store.claim_due_timers(due)
+    rest = store.complete_timers(store.claim_due_timers(due, lease=H, limit=10), due)
     assert rest == list(pending[1:3])
-    assert store.claim_due_timers(due) == []
+    assert store.claim_due_timers(due, lease=H, limit=10) == []
 
     clock.advance(timedelta(minutes=1))
     desk.comment(ticket.id, "internal", by=ANN)  # recomputes and rewrites the timers
@@ -487,8 +492,8 @@ def test_concurrent_claimants_share_the_due_timers_without_overlap(db_url, sql_p
     def claim():
         own = SQLStore(db_url, prefix=sql_prefix)
         try:
-            while batch := own.claim_due_timers(START + 10 * H, limit=3):
-                claimed.extend(t.key for t in batch)
+            while batch := own.claim_due_timers(START + 10 * H, lease=H, limit=3):
+                claimed.extend(c.timer.key for c in batch)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:

@@ -1,6 +1,8 @@
 """Malformed commits and limits are refused the same way by every shipped store,
 before anything is written."""
 
+from datetime import timedelta
+
 import pytest
 
 from supportflow import MemoryStore, ValidationError
@@ -50,4 +52,4 @@ def test_limits_must_be_positive(store, limit):
     with pytest.raises(ValidationError, match="limit must be None or at least 1"):
         store.find(TicketQuery(limit=limit))
     with pytest.raises(ValidationError, match="limit must be None or at least 1"):
-        store.claim_due_timers(START, limit)
+        store.claim_due_timers(START, lease=timedelta(minutes=1), limit=limit)

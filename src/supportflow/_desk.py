@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final, TypeVar, cast
 
@@ -56,6 +56,7 @@ from supportflow.errors import (
     InvalidTransition,
     NotFound,
     PermissionDenied,
+    StaleTimer,
     ValidationError,
 )
 from supportflow.events import (
@@ -80,9 +81,18 @@ from supportflow.store import (
     Store,
     TicketChange,
     TicketQuery,
+    TimerClaim,
+    check_limit,
 )
 
-__all__ = ["Desk", "TicketView"]
+__all__ = ["DEFAULT_TIMER_LEASE", "Desk", "TicketView"]
+
+#: How long :meth:`Desk.run_due` holds a claimed timer before another runner
+#: may take it over (renewed while a batch is worked on).
+DEFAULT_TIMER_LEASE: Final = timedelta(minutes=5)
+
+#: How many timers :meth:`Desk.run_due` claims at a time.
+_DUE_BATCH: Final = 100
 
 
 class _Unset:
@@ -210,6 +220,12 @@ class Desk:
         calendar: the business hours of policies that name no calendar of
             their own (24×7 UTC by default).
         metrics: the SLA clocks to keep (the four standard ones by default).
+        escalation: escalation policies, in order (see
+            :class:`~supportflow.EscalationPolicy`).
+        directory: customers, organisations, agents and groups, for routing,
+            escalation and notifications.
+        timer_attempts: how many times :meth:`run_due` claims a timer whose
+            handling keeps raising before it records it as fired and gives up.
 
     Example:
         >>> from datetime import datetime, UTC
@@ -243,6 +259,7 @@ class Desk:
         retries: int = 3,
         escalation: Iterable[EscalationPolicy] = (),
         directory: Directory | None = None,
+        timer_attempts: int = 5,
     ) -> None:
         self.plugins = PluginHost(plugins, load_entry_points=load_entry_points)
         if isinstance(store, str):
@@ -265,6 +282,11 @@ class Desk:
         if not isinstance(retries, int) or retries < 0:
             raise ConfigError(f"retries must be a whole number of at least 0, got {retries!r}")
         self.retries = retries
+        if not isinstance(timer_attempts, int) or timer_attempts < 1:
+            raise ConfigError(
+                f"timer_attempts must be a whole number of at least 1, got {timer_attempts!r}"
+            )
+        self.timer_attempts = timer_attempts
         # SLA policies and the default calendar, by generation: tickets whose
         # targets were kept across an edit (set_sla(..., open_tickets="keep")),
         # and closed tickets, still follow the generation they had.
@@ -917,47 +939,142 @@ class Desk:
                 continue
             self._store_sla(ticket, self._replay_sla(ticket.id, self._generation))
 
-    def run_due(self, *, now: datetime | None = None, limit: int | None = None) -> list[Timer]:
-        """Fire the SLA warnings, breaches and escalation steps that are due.
+    def run_due(
+        self,
+        *,
+        now: datetime | None = None,
+        limit: int | None = None,
+        lease: timedelta = DEFAULT_TIMER_LEASE,
+        worker: str = "",
+    ) -> list[Timer]:
+        """Carry out the SLA warnings, breaches and escalation steps that are due.
 
-        An escalation step runs its level's actions as the ``system`` actor in
-        one commit with an :class:`~supportflow.events.Escalated` event, then
-        calls :func:`~supportflow.hookspecs.supportflow_escalated` (and
-        ``supportflow_escalation_action`` for custom actions). A ticket closed
-        or merged since the step was scheduled does not escalate.
+        Timers are claimed from the store in batches with a lease, so any number
+        of runners can share a store: none receives a timer another one holds.
+        Each timer is then carried out and recorded as fired:
 
-        Calls :func:`~supportflow.hookspecs.supportflow_sla_warning` or
-        :func:`~supportflow.hookspecs.supportflow_sla_breached` for every due
-        timer and returns the timers fired, oldest first. Each timer key is
-        claimed from the store once, before its hook runs; a hook that fails is
-        logged, not retried.
+        - An escalation step runs its level's actions as the ``system`` actor
+          in one commit with an :class:`~supportflow.events.Escalated` event,
+          and that same commit records the step as fired: a step happens
+          exactly once, even when runners race or one dies mid-batch. Then
+          :func:`~supportflow.hookspecs.supportflow_escalated` is called (and
+          ``supportflow_escalation_action`` for custom actions). A ticket
+          closed or merged since the step was scheduled does not escalate.
+        - A warning or breach calls
+          :func:`~supportflow.hookspecs.supportflow_sla_warning` or
+          :func:`~supportflow.hookspecs.supportflow_sla_breached`, then is
+          recorded as fired: a runner killed in between leaves the timer to be
+          taken over when its lease runs out, so these hooks are called at
+          least once.
+
+        A timer that a later command cancelled or moved is not carried out. A
+        timer whose handling raised is logged and left to its lease, to be
+        retried by the next claim; after :attr:`timer_attempts` claims it is
+        recorded as fired and logged as given up. Leases are renewed while a
+        batch is worked on.
+
+        Args:
+            now: the instant to run at; the desk's clock by default.
+            limit: the most timers to claim; all that are due by default.
+            lease: how long a claim is held before others may take it over.
+            worker: a name recorded with the leases, for operators.
+
+        Returns:
+            The timers this call carried out, in the order it did them.
         """
         moment = self._now() if now is None else to_utc(now, "now")
-        fired = self.store.claim_due_timers(moment, limit)
-        for timer in fired:
-            if timer.kind == "escalation":
-                self._escalate(timer, moment)
-                continue
-            ticket = self.get(timer.ticket_id)
-            stored = self.store.sla_projection(ticket.id)
-            report = self._report(ticket, stored, max(moment, ticket.updated_at))
-            clock = report[timer.metric].cycles[timer.cycle - 1]
-            if timer.kind == "warning":
-                self.plugins.notify(
-                    "supportflow_sla_warning",
-                    desk=self,
-                    ticket=ticket,
-                    clock=clock,
-                    threshold=timer.threshold,
-                )
-            else:
-                self.plugins.notify(
-                    "supportflow_sla_breached", desk=self, ticket=ticket, clock=clock
-                )
-        return fired
+        if limit is not None:
+            check_limit(limit)
+        started = self._now()
+        done: list[Timer] = []
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = _DUE_BATCH if remaining is None else min(_DUE_BATCH, remaining)
+            claims = self.store.claim_due_timers(moment, lease=lease, limit=size, worker=worker)
+            if not claims:
+                break
+            if remaining is not None:
+                remaining -= len(claims)
+            done += self._carry_out(claims, moment, started, lease)
+        return done
 
-    def _escalate(self, timer: Timer, moment: datetime) -> None:
-        """Fire one escalation step: its level's actions and an Escalated event, one commit."""
+    def _carry_out(
+        self, claims: list[TimerClaim], moment: datetime, started: datetime, lease: timedelta
+    ) -> list[Timer]:
+        """Carry out one batch of claimed timers (see :meth:`run_due`)."""
+        done: list[Timer] = []
+        hooked: list[TimerClaim] = []
+        for index, claim in enumerate(claims):
+            # The lease was taken at `moment`; time has passed since on the clock.
+            current = moment + (self._now() - started)
+            if current + lease / 2 >= claim.lease_until:
+                # Renew what this runner still holds: the rest of the batch and
+                # the announced timers waiting to be recorded.
+                held = {
+                    c.timer.key: c
+                    for c in self.store.renew_timers(
+                        [*hooked, *claims[index:]], current, lease=lease
+                    )
+                }
+                hooked = [held[c.timer.key] for c in hooked if c.timer.key in held]
+                claims[index:] = [held.get(c.timer.key, c) for c in claims[index:]]
+                if claim.timer.key not in held:
+                    continue  # lost to another runner: it is theirs now
+                claim = held[claim.timer.key]
+            timer = claim.timer
+            try:
+                if timer.kind == "escalation":
+                    if self._escalate(claim, moment):
+                        done.append(timer)
+                elif self._announce(timer, moment):
+                    hooked.append(claim)
+            except Exception:
+                if claim.attempts < self.timer_attempts:
+                    _log.exception(
+                        "timer %s failed (attempt %d of %d); it is retried when its lease ends",
+                        timer.key,
+                        claim.attempts,
+                        self.timer_attempts,
+                    )
+                    continue
+                _log.exception(
+                    "timer %s failed on its last attempt (%d); recorded as fired, given up",
+                    timer.key,
+                    claim.attempts,
+                )
+                done += self.store.complete_timers([claim], moment)
+        if hooked:
+            done += self.store.complete_timers(hooked, moment)
+        return done
+
+    def _announce(self, timer: Timer, moment: datetime) -> bool:
+        """Call the warning or breach hook of a timer that is still pending (no
+        later than claimed); ``False`` if a later command cancelled or moved it."""
+        pending = {t.key: t for t in self.store.pending_timers(timer.ticket_id)}
+        still = pending.get(timer.key)
+        if still is None or still.at > timer.at:
+            return False
+        ticket = self.get(timer.ticket_id)
+        stored = self.store.sla_projection(ticket.id)
+        report = self._report(ticket, stored, max(moment, ticket.updated_at))
+        clock = report[timer.metric].cycles[timer.cycle - 1]
+        if timer.kind == "warning":
+            self.plugins.notify(
+                "supportflow_sla_warning",
+                desk=self,
+                ticket=ticket,
+                clock=clock,
+                threshold=timer.threshold,
+            )
+        else:
+            self.plugins.notify("supportflow_sla_breached", desk=self, ticket=ticket, clock=clock)
+        return True
+
+    def _escalate(self, claim: TimerClaim, moment: datetime) -> bool:
+        """Fire one escalation step: its level's actions and an Escalated event in
+        one commit that also records the step as fired. ``False``: the step was
+        not this runner's to take (fired, cancelled or moved meanwhile)."""
+        timer = claim.timer
         step = parse_step_key(timer.key)
         rules = self._policy_sets.get(timer.policy_set)
         policy = None
@@ -965,13 +1082,18 @@ class Desk:
             policy = next((p for p in rules.escalations if p.name == step.policy), None)
         if step is None or policy is None or not 0 < step.level <= len(policy.levels):
             _log.warning(
-                "escalation step %s names no policy level of this desk; skipped", timer.key
+                "escalation step %s names no policy level of this desk; recorded as fired",
+                timer.key,
             )
-            return
+            return bool(self.store.complete_timers([claim], moment))
         level = policy.levels[step.level - 1]
-        fired = self._fire_step(timer, policy, level, step, moment)
+        try:
+            fired = self._fire_step(timer, policy, level, step, moment)
+        except StaleTimer:
+            return False
         if fired is None:
-            return
+            # Closed or merged: the step will never apply; record it as done.
+            return bool(self.store.complete_timers([claim], moment))
         after, escalated = fired
         for action in level.actions:
             if action.kind == "custom":
@@ -982,13 +1104,15 @@ class Desk:
                     action=action,
                     event=escalated,
                 )
+        return True
 
     @_retried
     def _fire_step(
         self, timer: Timer, policy: EscalationPolicy, level: Level, step: Step, moment: datetime
     ) -> tuple[Ticket, Escalated] | None:
-        """Commit the step's events on the ticket as it is now (``None``: it may
-        not escalate any more); re-run from a fresh read if it loses a race."""
+        """Commit the step's events on the ticket as it is now, recording the
+        step's timer as fired (``None``: the ticket may not escalate any more);
+        re-run from a fresh read if it loses a race."""
         ticket = self.store.load(timer.ticket_id)
         if ticket is None or self._never_escalates(ticket):
             return None
@@ -997,7 +1121,7 @@ class Desk:
         after = ticket
         for event in events:
             after = apply(after, event)
-        return self._commit_one(after, ticket.version, events), escalated
+        return self._commit_one(after, ticket.version, events, fired=(timer,)), escalated
 
     def _escalation_events(
         self,
@@ -1315,11 +1439,14 @@ class Desk:
         events: tuple[Event, ...],
         idempotency_key: str | None = None,
         fingerprint: str | None = None,
+        *,
+        fired: tuple[Timer, ...] = (),
     ) -> Ticket:
         record = None
         if idempotency_key is not None and fingerprint is not None:
             record = IdempotencyRecord(idempotency_key, fingerprint, ticket.id, ticket.version)
-        commit = Commit((TicketChange(ticket, expected_version, events),), record)
+        change = TicketChange(ticket, expected_version, events, fired=fired)
+        commit = Commit((change,), record)
         try:
             self._commit(commit)
         except IdempotencyConflict:

@@ -18,7 +18,9 @@ returns to the others when its leases run out.
 from __future__ import annotations
 
 import logging
+import os
 import select
+import socket
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -65,6 +67,8 @@ class Worker:
         poll: the longest wait between passes that found nothing to do.
         limit: the most timers one pass fires.
         report: called with the totals after every pass that did something.
+        name: recorded with the worker's timer leases, for operators
+            (host and process id by default).
     """
 
     desk: Desk
@@ -73,6 +77,7 @@ class Worker:
     limit: int = 500
     report: Callable[[WorkerTotals], None] | None = None
     totals: WorkerTotals = field(factory=WorkerTotals)
+    name: str = field(factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     _stopping: threading.Event = field(factory=threading.Event)
 
     def __attrs_post_init__(self) -> None:
@@ -92,7 +97,7 @@ class Worker:
 
     def run_once(self) -> bool:
         """One pass of both jobs; whether it found anything to do."""
-        fired = self.desk.run_due(limit=self.limit)
+        fired = self.desk.run_due(limit=self.limit, worker=self.name)
         self.totals.passes += 1
         self.totals.timers += len(fired)
         self.totals.escalations += sum(1 for t in fired if t.kind == "escalation")

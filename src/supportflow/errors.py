@@ -38,6 +38,7 @@ __all__ = [
     "NaiveDatetimeError",
     "NotFound",
     "PermissionDenied",
+    "StaleTimer",
     "SupportflowError",
     "UnsafeDestination",
     "ValidationError",
@@ -128,6 +129,20 @@ class ConcurrencyConflict(SupportflowError):
             f"ticket {ticket_id} changed concurrently: expected version {expected}, "
             f"but {found}; reload the ticket and retry the command"
         )
+
+
+class StaleTimer(SupportflowError):
+    """A commit tried to fire a timer that is no longer due: it fired already,
+    or a later command cancelled it or moved it later. Nothing was written.
+
+    The due-work runner expects this when two runners race for a step or a
+    ticket changed between the claim and the step: the step is simply not
+    taken again.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        super().__init__(f"timer {key!r} cannot fire: {reason}; nothing was written")
 
 
 class IdempotencyConflict(SupportflowError):

@@ -17,13 +17,19 @@ import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+import attrs
 from attrs import field, frozen
 
 from supportflow._model import Priority, Ticket
 from supportflow._sla import SLAProjection, Timer
-from supportflow.errors import ConcurrencyConflict, IdempotencyConflict, ValidationError
+from supportflow.errors import (
+    ConcurrencyConflict,
+    IdempotencyConflict,
+    StaleTimer,
+    ValidationError,
+)
 from supportflow.events import Event
 
 if TYPE_CHECKING:
@@ -42,6 +48,7 @@ __all__ = [
     "Store",
     "TicketChange",
     "TicketQuery",
+    "TimerClaim",
 ]
 
 
@@ -60,6 +67,13 @@ class TicketChange:
     leaves either unchanged). Timers already fired are never stored again.
     ``outbox`` holds the events to announce to notifiers, written to the
     outbox in the same transaction.
+
+    ``fired`` names the timers this change carries out (an escalation step,
+    an auto-close): in the same transaction each is removed from the pending
+    set and its key recorded as fired. Each must still be pending and due no
+    later than the instant it was claimed for; otherwise the store refuses
+    the whole commit with :class:`~supportflow.errors.StaleTimer`. That is
+    what makes a step happen once however many runners race for it.
     """
 
     ticket: Ticket
@@ -68,6 +82,7 @@ class TicketChange:
     sla: SLAProjection | None = None
     timers: tuple[Timer, ...] | None = None
     outbox: tuple[Event, ...] = ()
+    fired: tuple[Timer, ...] = ()
 
 
 @frozen
@@ -103,6 +118,24 @@ class OutboxClaim:
     """
 
     message: OutboxMessage
+    token: str
+    lease_until: datetime
+    attempts: int
+
+
+@frozen
+class TimerClaim:
+    """A leased hold on a due timer (see :meth:`Store.claim_due_timers`).
+
+    While the lease runs no other claimant receives the timer. The holder
+    carries the timer out either in a commit that names it in
+    :attr:`TicketChange.fired`, or with :meth:`Store.complete_timers`; a
+    holder that dies leaves the lease to run out, and the timer is claimed
+    again with a new token. ``attempts`` counts the claims so far, this one
+    included.
+    """
+
+    timer: Timer
     token: str
     lease_until: datetime
     attempts: int
@@ -292,12 +325,32 @@ class Store(Protocol):
         """The ticket's timers that have not fired yet, in due order."""
         ...
 
-    def claim_due_timers(self, now: datetime, limit: int | None = None) -> list[Timer]:
-        """Take the pending timers due at ``now`` (oldest first, at most ``limit``).
+    def claim_due_timers(
+        self, now: datetime, *, lease: timedelta, limit: int, worker: str = ""
+    ) -> list[TimerClaim]:
+        """Lease up to ``limit`` pending timers due at ``now`` whose lease is free,
+        oldest first (by due instant, then key).
 
-        Each timer key is handed out once, ever: a claimed key is recorded as
-        fired and never stored again.
+        Concurrent claimants never receive the same timer while its lease runs.
+        A claimed timer stays pending until it is carried out (a commit naming
+        it in :attr:`TicketChange.fired`, or :meth:`complete_timers`); a commit
+        that replaces the ticket's timers keeps the lease of every key it keeps.
         """
+        ...
+
+    def complete_timers(self, claims: Sequence[TimerClaim], now: datetime) -> list[Timer]:
+        """Record the claimed timers as fired, for those ``claims`` that still hold
+        their timer (compare-and-set on the token) and whose timer is still due
+        no later than when it was claimed. Returns the timers recorded, in
+        ``claims`` order; the others were taken over, cancelled or moved.
+        """
+        ...
+
+    def renew_timers(
+        self, claims: Sequence[TimerClaim], now: datetime, *, lease: timedelta
+    ) -> list[TimerClaim]:
+        """Extend the leases of those ``claims`` still held (same token) to
+        ``now + lease``; returns the renewed claims, in ``claims`` order."""
         ...
 
     def claim_outbox(
@@ -335,6 +388,9 @@ class MemoryStore:
         self._sla: dict[str, SLAProjection] = {}
         self._timers: dict[str, dict[str, Timer]] = {}  # ticket id -> key -> timer
         self._fired: set[str] = set()
+        # Timer key -> [token, lease_until, attempts]; kept across timer-set
+        # replacements for the keys that stay, dropped when the key fires.
+        self._timer_leases: dict[str, list[Any]] = {}
         self._outbox: dict[int, _OutboxRow] = {}
         self._outbox_ids = itertools.count(1)
         self._deliveries: dict[str, _DeliveryRow] = {}
@@ -367,6 +423,8 @@ class MemoryStore:
             if record is not None and record.key in self._idempotency:
                 raise IdempotencyConflict(f"idempotency key {record.key!r} is already recorded")
             for change in commit.changes:
+                self._check_fired(change)
+            for change in commit.changes:
                 self._apply(change)
             if record is not None:
                 self._idempotency[record.key] = record
@@ -380,7 +438,19 @@ class MemoryStore:
             raise ConcurrencyConflict(
                 ticket.id, change.expected_version, None if current is None else actual
             )
+        if change.fired:
+            self._check_fired(change)
         self._apply(change)
+
+    def _check_fired(self, change: TicketChange) -> None:
+        pending = self._timers.get(change.ticket.id, {})
+        for timer in change.fired:
+            stored = pending.get(timer.key)
+            if stored is None:
+                raise StaleTimer(timer.key, "it is not pending (it fired, or was cancelled)")
+            if stored.at > timer.at:
+                moved = f"it was moved to {stored.at.isoformat()}, after {timer.at.isoformat()}"
+                raise StaleTimer(timer.key, moved)
 
     def _apply(self, change: TicketChange) -> None:
         ticket = change.ticket
@@ -391,9 +461,17 @@ class MemoryStore:
         self._tickets[ticket.id] = ticket
         if change.sla is not None:
             self._sla[ticket.id] = change.sla
+        fired = self._fired
+        for timer in change.fired:
+            fired.add(timer.key)
+            self._timers[ticket.id].pop(timer.key, None)
+            self._timer_leases.pop(timer.key, None)
         if change.timers is not None:
-            fired = self._fired
-            self._timers[ticket.id] = {t.key: t for t in change.timers if t.key not in fired}
+            before = self._timers.get(ticket.id, {})
+            after = {t.key: t for t in change.timers if t.key not in fired}
+            for gone in before.keys() - after.keys():
+                self._timer_leases.pop(gone, None)
+            self._timers[ticket.id] = after
         for event in change.outbox:
             message_id = next(self._outbox_ids)
             self._outbox[message_id] = _OutboxRow(OutboxMessage(message_id, event))
@@ -431,20 +509,63 @@ class MemoryStore:
         timers = self._timers.get(ticket_id, {}).values()
         return tuple(sorted(timers, key=lambda t: (t.at, t.key)))
 
-    def claim_due_timers(self, now: datetime, limit: int | None = None) -> list[Timer]:
-        """Take the pending timers due at ``now``; each key is handed out once."""
+    def claim_due_timers(
+        self, now: datetime, *, lease: timedelta, limit: int, worker: str = ""
+    ) -> list[TimerClaim]:
+        """Lease due timers, oldest first (see :meth:`Store.claim_due_timers`)."""
         check_limit(limit)
+        check_lease(lease)
+        leases = self._timer_leases
+        claims: list[TimerClaim] = []
         with self._lock:
             due = sorted(
-                (t for timers in self._timers.values() for t in timers.values() if t.at <= now),
+                (
+                    t
+                    for timers in self._timers.values()
+                    for t in timers.values()
+                    if t.at <= now and _lease_free(leases.get(t.key), now)
+                ),
                 key=lambda t: (t.at, t.key),
             )
-            if limit is not None:
-                due = due[:limit]
-            for timer in due:
+            for timer in due[:limit]:
+                held = leases.setdefault(timer.key, [None, None, 0])
+                held[:] = [secrets.token_hex(16), now + lease, held[2] + 1]
+                claims.append(TimerClaim(timer, held[0], held[1], held[2]))
+        return claims
+
+    def complete_timers(self, claims: Sequence[TimerClaim], now: datetime) -> list[Timer]:
+        """Record the still-held, still-due claimed timers as fired (see
+        :meth:`Store.complete_timers`)."""
+        done: list[Timer] = []
+        with self._lock:
+            for claim in claims:
+                timer = claim.timer
+                stored = self._timers.get(timer.ticket_id, {}).get(timer.key)
+                held = self._timer_leases.get(timer.key)
+                if stored is None or stored.at > timer.at or held is None:
+                    continue
+                if held[0] != claim.token:
+                    continue
                 del self._timers[timer.ticket_id][timer.key]
+                del self._timer_leases[timer.key]
                 self._fired.add(timer.key)
-            return due
+                done.append(timer)
+        return done
+
+    def renew_timers(
+        self, claims: Sequence[TimerClaim], now: datetime, *, lease: timedelta
+    ) -> list[TimerClaim]:
+        """Extend the leases still held (see :meth:`Store.renew_timers`)."""
+        check_lease(lease)
+        renewed: list[TimerClaim] = []
+        with self._lock:
+            for claim in claims:
+                held = self._timer_leases.get(claim.timer.key)
+                if held is None or held[0] != claim.token:
+                    continue
+                held[1] = now + lease
+                renewed.append(attrs.evolve(claim, lease_until=held[1]))
+        return renewed
 
     def claim_outbox(
         self, now: datetime, *, lease: timedelta, limit: int, worker: str = ""
@@ -605,6 +726,11 @@ class MemoryStore:
         return f"<MemoryStore: {len(self._tickets)} tickets>"
 
 
+def _lease_free(held: list[Any] | None, now: datetime) -> bool:
+    """Whether a timer lease (``[token, lease_until, attempts]``) leaves the timer claimable."""
+    return held is None or held[1] is None or held[1] <= now
+
+
 def check_limit(limit: int | None) -> None:
     """Refuse a ``limit`` that is not ``None`` or a positive whole number.
 
@@ -625,7 +751,7 @@ def check_commit(commit: Commit) -> None:
         ValidationError: a ticket appears twice, or a timer names another ticket.
     """
     changes = commit.changes
-    if len(changes) == 1 and not changes[0].timers:
+    if len(changes) == 1 and not changes[0].timers and not changes[0].fired:
         return  # the common command: one ticket, nothing to cross-check
     seen: set[str] = set()
     for change in changes:
@@ -635,7 +761,7 @@ def check_commit(commit: Commit) -> None:
                 f"commit changes ticket {ticket_id} twice; fold both changes into one TicketChange"
             )
         seen.add(ticket_id)
-        for timer in change.timers or ():
+        for timer in (*(change.timers or ()), *change.fired):
             if timer.ticket_id != ticket_id:
                 raise ValidationError(
                     f"timer {timer.key!r} belongs to ticket {timer.ticket_id}, but was filed "

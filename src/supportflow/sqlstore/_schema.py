@@ -198,6 +198,11 @@ def tables(prefix: str = DEFAULT_PREFIX) -> Tables:
         sa.Column("threshold", sa.Double(), nullable=True),
         sa.Column("target_version", sa.Integer(), nullable=False),
         sa.Column("policy_set", sa.Integer(), nullable=False),
+        # The lease of a runner working on the timer (revision 0003).
+        sa.Column("token", sa.String(), nullable=True),
+        sa.Column("lease_until", UTCDateTime(), nullable=True),
+        sa.Column("worker", sa.String(), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False, server_default=sa.text("0")),
     )
     sa.Index(f"ix_{p}timers_due", timers.c.at, timers.c.key)
     sa.Index(f"ix_{p}timers_ticket_id", timers.c.ticket_id)

@@ -62,8 +62,13 @@ class Statements:
     indexed: Statement
     insert_event: Statement
     upsert_sla: Statement
+    #: Deletes a ticket's pending timers, returning the leases of those held
+    #: (key, token, lease_until, worker, attempts), to carry them over.
     delete_timers: Statement
     insert_timer: Statement
+    #: Removes one pending timer that is due no later than ``:at`` (a fired step).
+    fire_timer: Statement
+    insert_fired: Statement
     insert_outbox: Statement
     insert_idempotency: Statement
     notify: Statement | None
@@ -199,9 +204,19 @@ def _build(dialect: Dialect, prefix: str) -> Statements:
         insert_event=insert(e, [c.name for c in e.columns]),
         upsert_sla=_compile(upsert_sla, dialect),
         delete_timers=_compile(
-            sa.delete(tm).where(tm.c.ticket_id == sa.bindparam("ticket_id")), dialect
+            sa.delete(tm)
+            .where(tm.c.ticket_id == sa.bindparam("ticket_id"))
+            .returning(tm.c.key, tm.c.token, tm.c.lease_until, tm.c.worker, tm.c.attempts),
+            dialect,
         ),
         insert_timer=_compile(insert_timer, dialect),
+        fire_timer=_compile(
+            sa.delete(tm)
+            .where(tm.c.key == sa.bindparam("key"))
+            .where(tm.c.at <= sa.bindparam("at", type_=tm.c.at.type)),
+            dialect,
+        ),
+        insert_fired=insert(f, ["key", "fired_at"]),
         insert_outbox=insert(o, outbox_columns),
         insert_idempotency=insert(i, ["key", "fingerprint", "ticket_id", "version"]),
         complete_outbox=_compile(

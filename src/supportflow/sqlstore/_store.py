@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
+import attrs
 import sqlalchemy as sa
 from attrs import frozen
 from sqlalchemy.engine import URL, Connection, Engine
@@ -20,6 +21,7 @@ from supportflow.errors import (
     ConcurrencyConflict,
     ConfigError,
     IdempotencyConflict,
+    StaleTimer,
     ValidationError,
 )
 from supportflow.events import Event
@@ -50,6 +52,7 @@ from supportflow.store import (
     Outcome,
     TicketChange,
     TicketQuery,
+    TimerClaim,
     check_commit,
     check_lease,
     check_limit,
@@ -74,6 +77,8 @@ class _Row:
     sla: str | None
     timers: dict[str, dict[str, Any]] | None
     outbox: list[dict[str, Any]]
+    #: The timers the change carries out: key and claimed due instant, encoded.
+    fired: list[dict[str, Any]]
 
 
 class _DuplicateTicket(Exception):
@@ -127,6 +132,16 @@ class _Driver:
             self._raise(statement, params, exc)
         return row
 
+    def rows(self, statement: Statement, values: dict[str, Any]) -> list[Sequence[Any]]:
+        cursor = self.cursor
+        params = statement.params(values)
+        try:
+            cursor.execute(statement.sql, params)
+            found: list[Sequence[Any]] = cursor.fetchall()
+        except self.error as exc:
+            self._raise(statement, params, exc)
+        return found
+
 
 class _Shared:
     """Runs compiled statements through an application's Connection, so
@@ -147,6 +162,10 @@ class _Shared:
     def first(self, statement: Statement, values: dict[str, Any]) -> Sequence[Any] | None:
         result = self.connection.exec_driver_sql(statement.sql, statement.params(values))
         return result.first()
+
+    def rows(self, statement: Statement, values: dict[str, Any]) -> list[Sequence[Any]]:
+        result = self.connection.exec_driver_sql(statement.sql, statement.params(values))
+        return list(result.all())
 
 
 _Runner = _Driver | _Shared
@@ -532,11 +551,31 @@ class SQLStore:
                 run.executemany(sql.insert_event, row.events)
         if row.sla is not None:
             run.execute(sql.upsert_sla, {"ticket_id": ticket_id, "projection": row.sla})
+        for fired in row.fired:
+            # The ticket row is locked by now: nobody else can fire or move the timer.
+            if run.execute(sql.fire_timer, fired) != 1:
+                raise StaleTimer(
+                    fired["key"], "it is not pending and due (fired, cancelled, moved)"
+                )
+            run.execute(sql.insert_fired, {"key": fired["key"], "fired_at": fired["fired_at"]})
         if row.timers is not None:
-            run.execute(sql.delete_timers, {"ticket_id": ticket_id})
+            held = run.rows(sql.delete_timers, {"ticket_id": ticket_id})
             if row.timers:
+                timers = row.timers
+                leases = {key: lease for key, *lease in held if key in timers and lease[3]}
+                if leases:
+                    # A timer the ticket keeps keeps its runner's lease (and attempts).
+                    timers = dict(timers)
+                    for key, (token, lease_until, worker, attempts) in leases.items():
+                        timers[key] = dict(
+                            timers[key],
+                            token=token,
+                            lease_until=lease_until,
+                            worker=worker,
+                            attempts=attempts,
+                        )
                 # Keys that fired already are skipped by the statement itself.
-                run.executemany(sql.insert_timer, list(row.timers.values()))
+                run.executemany(sql.insert_timer, list(timers.values()))
         if row.outbox:
             run.executemany(sql.insert_outbox, row.outbox)
 
@@ -560,34 +599,71 @@ class SQLStore:
 
     # -- timers ---------------------------------------------------------------------------
 
-    def claim_due_timers(self, now: datetime, limit: int | None = None) -> list[Timer]:
-        """Take the pending timers due at ``now``, oldest first, at most ``limit``.
+    def claim_due_timers(
+        self, now: datetime, *, lease: timedelta, limit: int, worker: str = ""
+    ) -> list[TimerClaim]:
+        """Lease up to ``limit`` due timers whose lease is free, oldest first.
 
-        Each key is handed out once, ever, across processes: the claimed rows
-        are deleted and their keys recorded as fired in one transaction
-        (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: ``BEGIN IMMEDIATE``).
+        The rows stay where they are, with a token, an expiry and one more
+        attempt; concurrent claimants skip rows another one holds (PostgreSQL:
+        ``FOR UPDATE SKIP LOCKED``; SQLite: ``BEGIN IMMEDIATE``). The due index
+        on (at, key) keeps the cost independent of how many timers are pending.
         """
-        moment = to_utc(now, "now")
         check_limit(limit)
-        if limit == 0:
-            return []
+        check_lease(lease)
+        moment = to_utc(now, "now")
         t = self._tables.timers
-        due = sa.select(t.c.key).where(t.c.at <= moment).order_by(t.c.at, t.c.key)
-        if limit is not None:
-            due = due.limit(limit)
-        if self.dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
+        due = sa.select(t).where(t.c.at <= moment).order_by(t.c.at, t.c.key)
+        leased = self._lease(t, due, moment, lease, limit, worker, key="key")
+        return [
+            TimerClaim(_timer(row._mapping), token, moment + lease, row.attempts + 1)
+            for row, token in leased
+        ]
+
+    def complete_timers(self, claims: Sequence[TimerClaim], now: datetime) -> list[Timer]:
+        """Record the claimed timers still held and due as fired, in one transaction
+        (see :meth:`supportflow.store.Store.complete_timers`)."""
+        moment = to_utc(now, "now")
+        if not claims:
+            return []
+        t, fired = self._tables.timers, self._tables.fired_timers
+        done: list[Timer] = []
         with self._write() as connection:
-            claimed = connection.execute(
-                sa.delete(t).where(t.c.key.in_(due.scalar_subquery())).returning(*t.c)
-            ).all()
-            timers = sorted((_timer(row._mapping) for row in claimed), key=_due_order)
-            if timers:
-                connection.execute(
-                    sa.insert(self._tables.fired_timers),
-                    [{"key": timer.key, "fired_at": moment} for timer in timers],
+            for claim in claims:
+                timer = claim.timer
+                gone = connection.execute(
+                    sa.delete(t)
+                    .where(t.c.key == timer.key)
+                    .where(t.c.token == claim.token)
+                    .where(t.c.at <= timer.at)
                 )
-        return timers
+                if gone.rowcount == 1:
+                    done.append(timer)
+            if done:
+                connection.execute(
+                    sa.insert(fired), [{"key": timer.key, "fired_at": moment} for timer in done]
+                )
+        return done
+
+    def renew_timers(
+        self, claims: Sequence[TimerClaim], now: datetime, *, lease: timedelta
+    ) -> list[TimerClaim]:
+        """Extend the leases of the claims still held to ``now + lease``."""
+        check_lease(lease)
+        until = to_utc(now, "now") + lease
+        t = self._tables.timers
+        renewed: list[TimerClaim] = []
+        with self._write() as connection:
+            for claim in claims:
+                held = connection.execute(
+                    sa.update(t)
+                    .where(t.c.key == claim.timer.key)
+                    .where(t.c.token == claim.token)
+                    .values(lease_until=until)
+                )
+                if held.rowcount == 1:
+                    renewed.append(attrs.evolve(claim, lease_until=until))
+        return renewed
 
     # -- outbox ---------------------------------------------------------------------------
 
@@ -624,9 +700,11 @@ class SQLStore:
         lease: timedelta,
         limit: int,
         worker: str,
+        *,
+        key: str = "id",
     ) -> list[tuple[Any, str]]:
-        """Lease up to ``limit`` of ``candidates`` (rows of ``table`` with ``id``,
-        ``body`` and ``attempts``) whose lease is free at ``moment``, in one
+        """Lease up to ``limit`` of ``candidates`` (rows of ``table`` with its
+        ``key`` column and ``attempts``) whose lease is free at ``moment``, in one
         write transaction: each gets a new random token, one more attempt and
         ``lease_until = moment + lease``. Returns the rows with their tokens.
 
@@ -643,7 +721,7 @@ class SQLStore:
             if leased:
                 connection.execute(
                     sa.update(table)
-                    .where(c.id == sa.bindparam("claimed_id"))
+                    .where(c[key] == sa.bindparam("claimed_id"))
                     .values(
                         token=sa.bindparam("claimed_token"),
                         attempts=sa.bindparam("claimed_attempts"),
@@ -652,7 +730,7 @@ class SQLStore:
                     ),
                     [
                         {
-                            "claimed_id": row.id,
+                            "claimed_id": row._mapping[key],
                             "claimed_token": token,
                             "claimed_attempts": row.attempts + 1,
                         }
@@ -908,9 +986,22 @@ def _encode(change: TicketChange, dialect: str) -> _Row:
                 "threshold": timer.threshold,
                 "target_version": timer.target_version,
                 "policy_set": timer.policy_set,
+                "token": None,
+                "lease_until": None,
+                "worker": None,
+                "attempts": 0,
             }
             for timer in change.timers
         }
+    fired_at = encode_instant(dialect, ticket.updated_at, "Ticket.updated_at")
+    fired = [
+        {
+            "key": timer.key,
+            "at": encode_instant(dialect, timer.at, "Timer.at"),
+            "fired_at": fired_at,
+        }
+        for timer in change.fired
+    ]
     return _Row(
         change=change,
         ticket={
@@ -929,4 +1020,5 @@ def _encode(change: TicketChange, dialect: str) -> _Row:
         sla=None if change.sla is None else _codec.dumps(_codec.encode_sla(change.sla)),
         timers=timers,
         outbox=outbox,
+        fired=fired,
     )

@@ -134,7 +134,12 @@ from supportflow._lifecycle import Lifecycle
 from supportflow._model import EMPTY_FIELDS, Actor, Channel, Priority, Ticket, new_ticket_id
 from supportflow._sla import SLAPolicy, SLAProjection, Target, Timer
 from supportflow._time import ManualClock
-from supportflow.errors import ConcurrencyConflict, IdempotencyConflict, ValidationError
+from supportflow.errors import (
+    ConcurrencyConflict,
+    IdempotencyConflict,
+    StaleTimer,
+    ValidationError,
+)
 from supportflow.events import (
     Assigned,
     CommentAdded,
@@ -158,6 +163,7 @@ from supportflow.store import (
     Store,
     TicketChange,
     TicketQuery,
+    TimerClaim,
 )
 
 __all__ = [
@@ -561,6 +567,18 @@ def _backlog(store: Store) -> int:
     return cast(_Backlogged, store).outbox_backlog()
 
 
+_HOUR = timedelta(hours=1)
+
+
+def _take(store: Store, now: datetime, limit: int = 1000) -> list[Timer]:
+    """Claim the timers due at ``now`` and record them as fired straight away
+    (what a runner does with a timer whose only effect is a hook)."""
+    claims = store.claim_due_timers(now, lease=timedelta(hours=1), limit=limit)
+    done = store.complete_timers(claims, now)
+    assert done == [claim.timer for claim in claims], "a fresh claim completes"
+    return done
+
+
 def _commit(store: Store, *changes: TicketChange, key: IdempotencyRecord | None = None) -> None:
     store.commit(Commit(tuple(changes), key))
 
@@ -905,7 +923,7 @@ class OptimisticConcurrencyContract(ContractBase):
         if TIMERS in self.capabilities:
             assert store.pending_timers(first.id) == ()
             assert store.pending_timers(second.id) == ()
-            assert store.claim_due_timers(START + timedelta(days=30)) == []
+            assert _take(store, START + timedelta(days=30)) == []
         if OUTBOX in self.capabilities:
             assert store.claim_outbox(START, lease=timedelta(minutes=1), limit=10) == []
         if OUTBOX_BACKLOG in self.capabilities:
@@ -1253,7 +1271,7 @@ class TimerContract(ContractBase):
         assert timers, "the sample policy gives an urgent ticket timers"
         _commit(store, append_change(ticket, timers=timers))
         assert store.pending_timers(ticket.id) == timers
-        assert store.claim_due_timers(START + timedelta(days=30)) == list(timers)
+        assert _take(store, START + timedelta(days=30)) == list(timers)
 
     def test_a_new_timer_set_replaces_the_old(self, store: Store) -> None:
         self.require(TIMERS)
@@ -1271,7 +1289,7 @@ class TimerContract(ContractBase):
         late = attrs.evolve(early, at=START + timedelta(hours=3))
         _commit(store, append_change(ticket, timers=[late]))
         assert store.pending_timers(ticket.id) == (late,)
-        assert store.claim_due_timers(START + timedelta(hours=1)) == []
+        assert _take(store, START + timedelta(hours=1)) == []
 
     def test_no_timer_set_leaves_the_stored_one_and_an_empty_set_clears_it(
         self, store: Store
@@ -1286,7 +1304,7 @@ class TimerContract(ContractBase):
         assert current is not None
         _commit(store, append_change(current, timers=()))
         assert store.pending_timers(ticket.id) == ()
-        assert store.claim_due_timers(START + timedelta(days=1)) == []
+        assert _take(store, START + timedelta(days=1)) == []
 
     def test_timer_sets_are_per_ticket(self, store: Store) -> None:
         self.require(TIMERS)
@@ -1302,7 +1320,7 @@ class TimerContract(ContractBase):
         self.require(TIMERS)
         first = self._with_timers(store, 30, 120, 5)
         second = self._with_timers(store, 60, 10, 240)
-        due = store.claim_due_timers(START + timedelta(minutes=60))
+        due = _take(store, START + timedelta(minutes=60))
         assert [(t.ticket_id, t.metric) for t in due] == [
             (first.id, "m5"),
             (second.id, "m10"),
@@ -1315,27 +1333,25 @@ class TimerContract(ContractBase):
     def test_a_timer_is_due_at_its_instant(self, store: Store) -> None:
         self.require(TIMERS)
         ticket = self._with_timers(store, 10)
-        assert store.claim_due_timers(START + timedelta(minutes=10, microseconds=-1)) == []
-        assert [t.ticket_id for t in store.claim_due_timers(START + timedelta(minutes=10))] == [
-            ticket.id
-        ]
+        assert _take(store, START + timedelta(minutes=10, microseconds=-1)) == []
+        assert [t.ticket_id for t in _take(store, START + timedelta(minutes=10))] == [ticket.id]
 
     def test_claim_respects_the_limit_oldest_first(self, store: Store) -> None:
         self.require(TIMERS)
         self._with_timers(store, 40, 10, 30, 20, 50)
         now = START + timedelta(hours=2)
-        assert [t.metric for t in store.claim_due_timers(now, 2)] == ["m10", "m20"]
-        assert [t.metric for t in store.claim_due_timers(now, 2)] == ["m30", "m40"]
-        assert [t.metric for t in store.claim_due_timers(now)] == ["m50"]
-        assert store.claim_due_timers(now) == []
+        assert [t.metric for t in _take(store, now, 2)] == ["m10", "m20"]
+        assert [t.metric for t in _take(store, now, 2)] == ["m30", "m40"]
+        assert [t.metric for t in _take(store, now)] == ["m50"]
+        assert _take(store, now) == []
 
     def test_each_key_is_claimed_once(self, store: Store) -> None:
         self.require(TIMERS)
         ticket = self._with_timers(store, 10, 20)
         later = START + timedelta(days=1)
-        assert len(store.claim_due_timers(later)) == 2
-        assert store.claim_due_timers(later) == []
-        assert store.claim_due_timers(later + timedelta(days=100)) == []
+        assert len(_take(store, later)) == 2
+        assert _take(store, later) == []
+        assert _take(store, later + timedelta(days=100)) == []
         assert store.pending_timers(ticket.id) == ()
 
     def test_a_fired_key_is_never_stored_again(self, store: Store) -> None:
@@ -1344,20 +1360,174 @@ class TimerContract(ContractBase):
         fired = make_timer(ticket.id, START + timedelta(minutes=10))
         other = make_timer(ticket.id, START + timedelta(minutes=20), kind="warning")
         _commit(store, append_change(ticket, timers=[fired]))
-        assert store.claim_due_timers(START + timedelta(minutes=15)) == [fired]
+        assert _take(store, START + timedelta(minutes=15)) == [fired]
         # A later commit recomputes the set with the fired key in it (even moved later).
         moved = attrs.evolve(fired, at=START + timedelta(hours=5))
         _commit(store, append_change(ticket, timers=[moved, other]))
         assert store.pending_timers(ticket.id) == (other,)
-        assert store.claim_due_timers(START + timedelta(days=1)) == [other]
+        assert _take(store, START + timedelta(days=1)) == [other]
         _commit(store, append_change(ticket, timers=[moved, other]))
         assert store.pending_timers(ticket.id) == ()
 
     def test_nothing_due_claims_nothing(self, store: Store) -> None:
         self.require(TIMERS)
         self._with_timers(store, 10)
-        assert store.claim_due_timers(START) == []
-        assert store.claim_due_timers(START - timedelta(days=1), 5) == []
+        assert _take(store, START) == []
+        assert _take(store, START - timedelta(days=1), 5) == []
+
+    # -- leases: a claimed timer is held, not taken ---------------------------------------------
+
+    def test_a_claimed_timer_stays_pending_and_is_not_handed_out_again(self, store: Store) -> None:
+        self.require(TIMERS)
+        ticket = self._with_timers(store, 10)
+        now = START + timedelta(minutes=10)
+        (claim,) = store.claim_due_timers(now, lease=timedelta(minutes=5), limit=10)
+        assert isinstance(claim, TimerClaim)
+        assert (claim.attempts, claim.lease_until) == (1, now + timedelta(minutes=5))
+        assert store.pending_timers(ticket.id) == (claim.timer,)
+        later = now + timedelta(minutes=5, microseconds=-1)
+        assert store.claim_due_timers(later, lease=timedelta(minutes=5), limit=10) == []
+        assert store.complete_timers([claim], later) == [claim.timer]
+        assert store.pending_timers(ticket.id) == ()
+        assert store.claim_due_timers(now + timedelta(days=1), lease=_HOUR, limit=10) == []
+
+    def test_an_expired_lease_is_taken_over_with_a_new_token(self, store: Store) -> None:
+        self.require(TIMERS)
+        self._with_timers(store, 10)
+        now = START + timedelta(minutes=10)
+        lease = timedelta(minutes=5)
+        (first,) = store.claim_due_timers(now, lease=lease, limit=10, worker="a")
+        (second,) = store.claim_due_timers(now + lease, lease=lease, limit=10, worker="b")
+        assert second.timer == first.timer
+        assert second.token != first.token
+        assert second.attempts == 2
+        assert second.lease_until == now + 2 * lease
+        # The late holder's completion is refused; the new holder's is taken.
+        assert store.complete_timers([first], now + lease) == []
+        assert store.complete_timers([second], now + lease) == [second.timer]
+        assert store.complete_timers([second], now + lease) == []
+
+    def test_an_expired_lease_nobody_took_over_still_completes(self, store: Store) -> None:
+        self.require(TIMERS)
+        self._with_timers(store, 10)
+        now = START + timedelta(minutes=10)
+        (claim,) = store.claim_due_timers(now, lease=timedelta(minutes=1), limit=1)
+        assert store.complete_timers([claim], now + timedelta(hours=1)) == [claim.timer]
+
+    def test_renewing_extends_only_the_leases_still_held(self, store: Store) -> None:
+        self.require(TIMERS)
+        self._with_timers(store, 10, 20)
+        now = START + timedelta(minutes=20)
+        lease = timedelta(minutes=5)
+        kept, lost = store.claim_due_timers(now, lease=lease, limit=10)
+        (taken,) = store.claim_due_timers(now + lease, lease=lease, limit=1)
+        assert taken.timer == kept.timer  # oldest first: m10 was taken over
+        kept, lost = lost, kept
+        renewed = store.renew_timers([kept, lost], now + lease, lease=lease)
+        assert [(c.timer, c.token) for c in renewed] == [(kept.timer, kept.token)]
+        assert renewed[0].lease_until == now + 2 * lease
+        # Renewed: nobody may take it before the new expiry.
+        almost = now + 2 * lease - timedelta(microseconds=1)
+        assert store.claim_due_timers(almost, lease=lease, limit=10) == []
+
+    def test_claims_refuse_a_bad_lease_or_limit(self, store: Store) -> None:
+        self.require(TIMERS)
+        for lease in (timedelta(0), timedelta(seconds=-1)):
+            with pytest.raises(ValidationError, match="lease"):
+                store.claim_due_timers(START, lease=lease, limit=1)
+        with pytest.raises(ValidationError, match="limit"):
+            store.claim_due_timers(START, lease=_HOUR, limit=-1)
+
+    def test_a_commit_keeps_the_lease_of_every_timer_it_keeps(self, store: Store) -> None:
+        self.require(TIMERS)
+        ticket = self._with_timers(store, 10, 20)
+        now = START + timedelta(minutes=30)
+        held, _ = store.claim_due_timers(now, lease=_HOUR, limit=10)
+        current = store.load(ticket.id)
+        assert current is not None
+        # Another command recomputes the set: m10 stays, m20 goes, m25 comes.
+        self._with_timers(store, 10, 25, ticket=current)
+        (fresh,) = store.claim_due_timers(now, lease=_HOUR, limit=10)
+        assert fresh.timer.metric == "m25", "m10 is still held; m20 is gone"
+        assert store.complete_timers([held], now) == [held.timer]
+
+    def test_a_commit_that_fires_a_timer_records_it_in_the_same_transaction(
+        self, store: Store
+    ) -> None:
+        self.require(TIMERS)
+        ticket = _open(store)
+        step = make_timer(ticket.id, START + timedelta(minutes=10), kind="escalation")
+        other = make_timer(ticket.id, START + timedelta(minutes=20), metric="m20")
+        _commit(store, append_change(ticket, timers=[step, other]))
+        now = START + timedelta(minutes=10)
+        (claim,) = store.claim_due_timers(now, lease=_HOUR, limit=10)
+        current = store.load(ticket.id)
+        assert current is not None
+        # The step's commit recomputes the ticket's timers, the fired one among them.
+        fire = attrs.evolve(
+            append_change(current, comment_event(current, now), timers=[step, other]),
+            fired=(claim.timer,),
+        )
+        _commit(store, fire)
+        assert store.pending_timers(ticket.id) == (other,)
+        assert store.complete_timers([claim], now) == [], "it is done already"
+        assert _take(store, now + timedelta(days=1)) == [other]
+
+    def test_firing_a_timer_twice_is_refused_and_writes_nothing(self, store: Store) -> None:
+        self.require(TIMERS)
+        ticket = _open(store)
+        step = make_timer(ticket.id, START + timedelta(minutes=10), kind="escalation")
+        _commit(store, append_change(ticket, timers=[step]))
+        current = store.load(ticket.id)
+        assert current is not None
+        now = START + timedelta(minutes=10)
+        _commit(
+            store, attrs.evolve(append_change(current, comment_event(current, now)), fired=(step,))
+        )
+        current = store.load(ticket.id)
+        assert current is not None
+        history = tuple(store.history(ticket.id))
+        again = attrs.evolve(append_change(current, comment_event(current, now)), fired=(step,))
+        with pytest.raises(StaleTimer) as refused:
+            _commit(store, again)
+        assert step.key in str(refused.value)
+        assert store.load(ticket.id) == current
+        assert tuple(store.history(ticket.id)) == history
+
+    def test_firing_a_timer_that_was_moved_later_is_refused(self, store: Store) -> None:
+        self.require(TIMERS)
+        ticket = _open(store)
+        step = make_timer(ticket.id, START + timedelta(minutes=10), kind="escalation")
+        _commit(store, append_change(ticket, timers=[step]))
+        (claim,) = store.claim_due_timers(START + timedelta(minutes=10), lease=_HOUR, limit=1)
+        current = store.load(ticket.id)
+        assert current is not None
+        # A pause moved the deadline: same key, later instant.
+        moved = attrs.evolve(step, at=START + timedelta(hours=2))
+        _commit(store, append_change(current, timers=[moved]))
+        current = store.load(ticket.id)
+        assert current is not None
+        late = attrs.evolve(append_change(current), fired=(claim.timer,))
+        with pytest.raises(StaleTimer):
+            _commit(store, late)
+        assert store.complete_timers([claim], START + timedelta(minutes=10)) == []
+        assert store.pending_timers(ticket.id) == (moved,)
+        # Due again at its new instant, and only then.
+        assert _take(store, START + timedelta(hours=2)) == [moved]
+
+    def test_firing_a_cancelled_timer_is_refused(self, store: Store) -> None:
+        self.require(TIMERS)
+        ticket = _open(store)
+        step = make_timer(ticket.id, START + timedelta(minutes=10), kind="escalation")
+        _commit(store, append_change(ticket, timers=[step]))
+        current = store.load(ticket.id)
+        assert current is not None
+        _commit(store, append_change(current, timers=()))
+        current = store.load(ticket.id)
+        assert current is not None
+        with pytest.raises(StaleTimer):
+            _commit(store, attrs.evolve(append_change(current), fired=(step,)))
+        assert store.load(ticket.id) == current
 
 
 class OutboxContract(ContractBase):
@@ -1881,20 +2051,25 @@ class ConcurrentWritersContract(ContractBase):
             keys.update(t.key for t in timers)
             _commit(store, append_change(ticket, timers=timers))
         handles = self._handles(worker_store, self.threads)
-        got: list[list[Timer]] = [[] for _ in handles]
+        got: list[list[TimerClaim]] = [[] for _ in handles]
+        completed: list[list[Timer]] = [[] for _ in handles]
         now = START + timedelta(hours=1)
 
         def claim(index: int) -> None:
-            while batch := handles[index].claim_due_timers(now, 4):
+            store = handles[index]
+            while batch := store.claim_due_timers(now, lease=_HOUR, limit=4, worker=str(index)):
                 got[index].extend(batch)
+                completed[index].extend(store.complete_timers(batch, now))
 
         try:
             _run_threads(len(handles), claim)
         finally:
             self._close(handles, store)
-        claimed = [t.key for timers in got for t in timers]
+        claimed = [c.timer.key for claims in got for c in claims]
         assert len(claimed) == len(set(claimed)), "no key was handed out twice"
         assert set(claimed) == keys, "together they received every due timer"
+        assert sorted(t.key for done in completed for t in done) == sorted(claimed)
+        assert _take(store, now + timedelta(days=1)) == []
 
     def test_commits_and_outbox_delivery_run_side_by_side(
         self, store: Store, worker_store: Callable[[], Store]
@@ -2162,7 +2337,7 @@ def _imported_id(number: int) -> str:
 def _outcome(action: Callable[[], None]) -> BaseException | None:
     try:
         action()
-    except (ConcurrencyConflict, IdempotencyConflict) as exc:
+    except (ConcurrencyConflict, IdempotencyConflict, StaleTimer) as exc:
         return exc
     return None
 
@@ -2200,6 +2375,7 @@ class StoreStateMachine(RuleBasedStateMachine):
 
     tickets = Bundle("tickets")
     claims = Bundle("claims")
+    timer_claims = Bundle("timer_claims")
 
     def __init__(self) -> None:
         super().__init__()
@@ -2210,7 +2386,8 @@ class StoreStateMachine(RuleBasedStateMachine):
         self.ticks = itertools.count(1)
         self.outbox_ids: dict[int, int] = {}  # reference message id -> store message id
         self.tokens: dict[int, set[str]] = {}  # store message id -> tokens handed out
-        self.fired: set[str] = set()  # timer keys claimed so far
+        self.fired: set[str] = set()  # timer keys recorded as fired so far
+        self.timer_tokens: dict[str, set[str]] = {}  # timer key -> tokens handed out
 
     def make_store(self) -> Store:
         """The store under test: override to return a fresh, empty one."""
@@ -2342,7 +2519,11 @@ class StoreStateMachine(RuleBasedStateMachine):
         if expected is None:
             assert actual is None, f"the store refused a commit the reference took: {actual!r}"
             return True
-        allowed = (ConcurrencyConflict,) * stale + (IdempotencyConflict,) * used
+        allowed = (
+            (ConcurrencyConflict,) * stale
+            + (IdempotencyConflict,) * used
+            + (StaleTimer,) * isinstance(expected, StaleTimer)
+        )
         assert isinstance(actual, allowed), (
             f"the store answered {actual!r}; expected {' or '.join(a.__name__ for a in allowed)}"
         )
@@ -2475,14 +2656,71 @@ class StoreStateMachine(RuleBasedStateMachine):
         self.now += timedelta(minutes=minutes)
 
     @precondition(lambda self: TIMERS in self.capabilities)
-    @rule(limit=st.one_of(st.none(), st.integers(1, 4)))
-    def claim_due_timers(self, limit: int | None) -> None:
+    @rule(
+        target=timer_claims,
+        lease=st.integers(1, 120),
+        limit=st.integers(1, 4),
+        worker=st.sampled_from(["w1", "w2"]),
+    )
+    def claim_due_timers(
+        self, lease: int, limit: int, worker: str
+    ) -> MultipleResults[tuple[TimerClaim, TimerClaim]]:
         now = self._tick()
-        expected = self.reference.claim_due_timers(now, limit)
-        actual = self.store.claim_due_timers(now, limit)
-        self.fired.update(timer.key for timer in expected)
+        duration = timedelta(minutes=lease)
+        expected = self.reference.claim_due_timers(now, lease=duration, limit=limit, worker=worker)
+        actual = self.store.claim_due_timers(now, lease=duration, limit=limit, worker=worker)
         note_event(f"claimed {min(len(expected), 2)}{'+' * (len(expected) >= 2)} timers")
-        assert actual == expected
+        assert [(c.timer, c.attempts, c.lease_until) for c in actual] == [
+            (c.timer, c.attempts, c.lease_until) for c in expected
+        ]
+        for claim in actual:
+            tokens = self.timer_tokens.setdefault(claim.timer.key, set())
+            assert claim.token not in tokens, "a re-claim must get a new token"
+            tokens.add(claim.token)
+        return multiple(*zip(expected, actual, strict=True))
+
+    @precondition(lambda self: TIMERS in self.capabilities)
+    @rule(pair=timer_claims, later=st.booleans())
+    def complete_timers(self, pair: tuple[TimerClaim, TimerClaim], later: bool) -> None:
+        want, got = pair
+        now = self._tick() + (timedelta(hours=3) if later else timedelta(0))
+        expected = self.reference.complete_timers([want], now)
+        note_event(f"timer completion {bool(expected)}")
+        assert self.store.complete_timers([got], now) == expected
+        self.fired.update(timer.key for timer in expected)
+
+    @precondition(lambda self: TIMERS in self.capabilities)
+    @rule(pair=timer_claims, lease=st.integers(1, 120))
+    def renew_timers(self, pair: tuple[TimerClaim, TimerClaim], lease: int) -> None:
+        want, got = pair
+        now, duration = self._tick(), timedelta(minutes=lease)
+        expected = self.reference.renew_timers([want], now, lease=duration)
+        actual = self.store.renew_timers([got], now, lease=duration)
+        note_event(f"timer renewal {bool(expected)}")
+        assert [(c.timer, c.lease_until) for c in actual] == [
+            (c.timer, c.lease_until) for c in expected
+        ]
+
+    @precondition(lambda self: TIMERS in self.capabilities)
+    @rule(
+        pair=timer_claims,
+        delta=_DELTAS,
+        timers=_TIMER_SETS,
+        data=st.data(),
+    )
+    def fire_timer_in_a_commit(
+        self,
+        pair: tuple[TimerClaim, TimerClaim],
+        delta: int,
+        timers: list[tuple[int, int]] | None,
+        data: st.DataObject,
+    ) -> None:
+        timer = pair[0].timer
+        change = self._append(
+            timer.ticket_id, delta, ["comment"], data, with_sla=False, timers=timers, announce=False
+        )
+        if self._commit_both(Commit((attrs.evolve(change, fired=(timer,)),))):
+            self.fired.add(timer.key)
 
     @precondition(lambda self: OUTBOX in self.capabilities)
     @rule(
