@@ -196,3 +196,32 @@ def test_a_timer_cancelled_while_held_is_not_carried_out():
     assert [(t.ticket_id, t.kind) for t in later] == [(hook.warned[0], "breach")], (
         "the unanswered ticket breaches; the answered one does not"
     )
+
+
+def test_a_desk_without_the_policies_leaves_the_timers_to_one_that_has_them():
+    store = MemoryStore()
+    configured = make_desk(store)
+    (ticket,) = open_tickets(configured, 1)
+    bare = Desk(store=store, clock=ManualClock(DUE), load_entry_points=False)
+    assert bare.run_due(now=DUE) == []
+    assert [t.kind for t in configured.run_due(now=DUE)] == ["breach", "escalation"]
+    assert len(escalations(configured, [ticket])) == 1
+
+
+def test_a_step_of_a_policy_this_desk_does_not_know_is_left_for_another_runner(caplog):
+    store = MemoryStore()
+    configured = make_desk(store)
+    (ticket,) = open_tickets(configured, 1)
+    other = EscalationPolicy(
+        "other", [Level(Trigger.at_breach(), Action.add_tag("x"))], metric="first_response"
+    )
+    stranger = Desk(
+        store=store, clock=ManualClock(DUE), sla=[SLA], escalation=[other], load_entry_points=False
+    )
+    lease = 5 * MINUTE
+    assert [t.kind for t in stranger.run_due(now=DUE, lease=lease)] == ["breach"]
+    assert "left for another runner" in caplog.text
+    assert escalations(configured, [ticket]) == []
+    (step,) = configured.run_due(now=DUE + lease, lease=lease)
+    assert step.kind == "escalation"
+    assert len(escalations(configured, [ticket])) == 1

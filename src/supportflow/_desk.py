@@ -967,6 +967,8 @@ class Desk:
           taken over when its lease runs out, so these hooks are called at
           least once.
 
+        A desk with no SLA or escalation policies claims nothing: the timers
+        in the store belong to the desk configuration that scheduled them.
         A timer that a later command cancelled or moved is not carried out. A
         timer whose handling raised is logged and left to its lease, to be
         retried by the next claim; after :attr:`timer_attempts` claims it is
@@ -985,6 +987,10 @@ class Desk:
         moment = self._now() if now is None else to_utc(now, "now")
         if limit is not None:
             check_limit(limit)
+        if not self._tracking_sla:
+            # A desk without policies could not carry out anyone's timers
+            # correctly; claiming them would only take them from runners that can.
+            return []
         started = self._now()
         done: list[Timer] = []
         remaining = limit
@@ -1002,8 +1008,9 @@ class Desk:
         self, claims: list[TimerClaim], moment: datetime, started: datetime, lease: timedelta
     ) -> list[Timer]:
         """Carry out one batch of claimed timers (see :meth:`run_due`)."""
-        done: list[Timer] = []
+        done: list[Timer] = []  # in the order carried out (announced ones once recorded)
         hooked: list[TimerClaim] = []
+        announced: set[str] = set()
         for index, claim in enumerate(claims):
             # The lease was taken at `moment`; time has passed since on the clock.
             current = moment + (self._now() - started)
@@ -1028,6 +1035,8 @@ class Desk:
                         done.append(timer)
                 elif self._announce(timer, moment):
                     hooked.append(claim)
+                    announced.add(timer.key)
+                    done.append(timer)
             except Exception:
                 if claim.attempts < self.timer_attempts:
                     _log.exception(
@@ -1043,8 +1052,10 @@ class Desk:
                     claim.attempts,
                 )
                 done += self.store.complete_timers([claim], moment)
-        if hooked:
-            done += self.store.complete_timers(hooked, moment)
+        if announced:
+            recorded = {t.key for t in self.store.complete_timers(hooked, moment)}
+            lost = announced - recorded  # taken over meanwhile
+            done = [t for t in done if t.key not in lost]
         return done
 
     def _announce(self, timer: Timer, moment: datetime) -> bool:
@@ -1081,11 +1092,14 @@ class Desk:
         if step is not None and rules is not None:
             policy = next((p for p in rules.escalations if p.name == step.policy), None)
         if step is None or policy is None or not 0 < step.level <= len(policy.levels):
+            # Another runner configured with the policies that made this step
+            # takes it over when the lease ends; this desk must not drop it.
             _log.warning(
-                "escalation step %s names no policy level of this desk; recorded as fired",
+                "escalation step %s names no policy level of this desk (is this runner "
+                "configured with the desk's escalation policies?); left for another runner",
                 timer.key,
             )
-            return bool(self.store.complete_timers([claim], moment))
+            return False
         level = policy.levels[step.level - 1]
         try:
             fired = self._fire_step(timer, policy, level, step, moment)

@@ -2,7 +2,8 @@
 
 ``supportflow demo [--store URL]``
     Play a scripted day at a support desk (on a fresh SQLite file by default)
-    and print each ticket's lifecycle path and SLA status.
+    and print each ticket's lifecycle path and SLA status; then, the next day,
+    a breach escalated from the front line to a senior engineer to a manager.
 ``supportflow db upgrade --store URL [--prefix sf_]``
     Create or migrate supportflow's tables in a database.
 ``supportflow lifecycle show [standard|simple|FILE.toml] [--format toml|mermaid]``
@@ -23,7 +24,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from supportflow import lifecycles
-from supportflow._demo import DEMO_SLA, DEMO_START, format_table, run_demo
+from supportflow._demo import (
+    DEMO_SLA,
+    DEMO_START,
+    ESCALATION_DIRECTORY,
+    ESCALATION_TICK,
+    escalation_desk,
+    format_escalation,
+    format_table,
+    run_demo,
+    run_escalation_demo,
+)
 from supportflow._desk import Desk
 from supportflow._lifecycle import Lifecycle
 from supportflow._time import ManualClock
@@ -56,6 +67,8 @@ def _demo(args: argparse.Namespace) -> int:
     desk = Desk(store=url, clock=clock, sla=[DEMO_SLA], load_entry_points=False)
     try:
         rows = run_demo(desk, clock=clock)
+        # The next day on the same store and clock, with an escalation policy.
+        steps = run_escalation_demo(escalation_desk(clock, desk.store), clock=clock)
     finally:
         desk.store.close()
     print(f"A day at the support desk (Monday 2 March 2026, 08:00-17:30 UTC) on {url}\n")
@@ -63,6 +76,15 @@ def _demo(args: argparse.Namespace) -> int:
     states = Counter(row.state for row in rows)
     print("\n" + ", ".join(f"{count} {state}" for state, count in sorted(states.items())))
     print("SLA: business hours Mon-Fri 08:00-18:00 Europe/London; statuses as of 17:30 UTC")
+    minutes = int(ESCALATION_TICK.total_seconds() // 60)
+    print(
+        "\nEscalation: a high-priority ticket nobody resolves (Tuesday 3 March 2026, "
+        f"resolution target 8 business hours; desk.run_due every {minutes} min)\n"
+    )
+    print(format_escalation(steps))
+    hands = dict.fromkeys(step.assignee for step in steps if step.assignee is not None)
+    chain = [f"{agent} ({ESCALATION_DIRECTORY.agents[agent].tier.value})" for agent in hands]
+    print("\nassignee: " + " > ".join(chain) + "; times in Europe/London")
     return 0
 
 
@@ -93,7 +115,14 @@ def _worker(args: argparse.Namespace) -> int:
         if not isinstance(desk, Desk):
             raise SupportflowError(f"{args.app} returned {desk!r}, not a Desk")
     elif args.store is not None:
+        # A bare desk has none of the application's policies: it delivers
+        # notifications, and leaves timers to a worker started with --app.
         desk = Desk(store=args.store, outbox=bool(args.notify))
+        print(
+            "supportflow worker: no --app, so no SLA or escalation policies: delivering "
+            "notifications only; due timers need a worker started with --app",
+            flush=True,
+        )
     else:
         raise SupportflowError("give --store URL, or --app MODULE:FACTORY returning a Desk")
     notifiers = [notifier_from_url(url) for url in args.notify]
