@@ -18,6 +18,7 @@ from supportflow._calendar import (
 from supportflow._desk import Desk, TicketView
 from supportflow._directory import Agent, Customer, Directory, Group, Organization
 from supportflow._escalation import EscalationPolicy
+from supportflow._followup import AutoClose, Reminder
 from supportflow._lifecycle import Guard, GuardContext, Lifecycle, Reaction, State, Transition
 from supportflow._model import (
     Actor,
@@ -70,6 +71,7 @@ __all__ = [
     "Actor",
     "Agent",
     "Assigned",
+    "AutoClose",
     "BusinessCalendar",
     "BusinessInterval",
     "CalendarExplanation",
@@ -110,6 +112,7 @@ __all__ = [
     "PriorityChanged",
     "PriorityMatrix",
     "Reaction",
+    "Reminder",
     "Role",
     "SLAPolicy",
     "SLAReport",

@@ -33,6 +33,13 @@ from supportflow._escalation import (
     parse_step_key,
     raised,
 )
+from supportflow._followup import (
+    AutoClose,
+    Reminder,
+    check_follow_ups,
+    follow_up_timers,
+    parse_follow_up_key,
+)
 from supportflow._lifecycle import Lifecycle
 from supportflow._model import (
     EMPTY_FIELDS,
@@ -171,6 +178,7 @@ class _SLAGeneration:
     policies: tuple[SLAPolicy, ...]
     calendar: BusinessCalendar
     escalations: tuple[EscalationPolicy, ...] = ()
+    follow_ups: tuple[AutoClose | Reminder, ...] = ()
 
 
 @frozen
@@ -224,6 +232,9 @@ class Desk:
             :class:`~supportflow.EscalationPolicy`).
         directory: customers, organisations, agents and groups, for routing,
             escalation and notifications.
+        follow_ups: :class:`~supportflow.AutoClose` and
+            :class:`~supportflow.Reminder` rules: close resolved tickets after a
+            quiet period, remind customers whose tickets wait on them.
         timer_attempts: how many times :meth:`run_due` claims a timer whose
             handling keeps raising before it records it as fired and gives up.
 
@@ -259,6 +270,7 @@ class Desk:
         retries: int = 3,
         escalation: Iterable[EscalationPolicy] = (),
         directory: Directory | None = None,
+        follow_ups: Iterable[AutoClose | Reminder] = (),
         timer_attempts: int = 5,
     ) -> None:
         self.plugins = PluginHost(plugins, load_entry_points=load_entry_points)
@@ -299,6 +311,7 @@ class Desk:
             tuple(sla),
             calendar if calendar is not None else BusinessCalendar.always("UTC"),
             tuple(escalation),
+            tuple(follow_ups),
         )
 
     def __repr__(self) -> str:
@@ -904,6 +917,7 @@ class Desk:
         open_tickets: str,
         calendar: BusinessCalendar | None = None,
         escalation: Iterable[EscalationPolicy] | None = None,
+        follow_ups: Iterable[AutoClose | Reminder] | None = None,
     ) -> None:
         """Replace the SLA policies (and the default calendar), choosing what
         happens to open tickets.
@@ -914,6 +928,7 @@ class Desk:
             escalation: new escalation policies; the current ones if ``None``.
                 Running escalations follow the policies their ticket's
                 generation had, like SLA targets.
+            follow_ups: new auto-close and reminder rules; the current ones if ``None``.
             open_tickets: ``"recompute"`` replays every open ticket's clocks
                 under the new policies (their targets, deadlines and timers
                 change); ``"keep"`` leaves open tickets on the policies they
@@ -929,6 +944,7 @@ class Desk:
             tuple(policies),
             calendar or self.calendar,
             self._policy_sets[previous].escalations if escalation is None else tuple(escalation),
+            self._policy_sets[previous].follow_ups if follow_ups is None else tuple(follow_ups),
         )
         for ticket in self.store.find(TicketQuery(states=self._open_states)):
             stored = self.store.sla_projection(ticket.id)
@@ -1033,6 +1049,9 @@ class Desk:
                 if timer.kind == "escalation":
                     if self._escalate(claim, moment):
                         done.append(timer)
+                elif timer.kind == "followup":
+                    if self._follow_up(timer, moment):
+                        done.append(timer)
                 elif self._announce(timer, moment):
                     hooked.append(claim)
                     announced.add(timer.key)
@@ -1057,6 +1076,64 @@ class Desk:
             lost = announced - recorded  # taken over meanwhile
             done = [t for t in done if t.key not in lost]
         return done
+
+    def _follow_up(self, timer: Timer, moment: datetime) -> bool:
+        """Carry out an auto-close or reminder step; ``False`` if it was not this
+        runner's to take (fired, cancelled or moved, or an unknown rule)."""
+        step = parse_follow_up_key(timer.key)
+        rules = self._policy_sets.get(timer.policy_set)
+        rule = None
+        if step is not None and rules is not None:
+            rule = next((r for r in rules.follow_ups if r.name == step.rule), None)
+        if step is None or rule is None:
+            _log.warning(
+                "follow-up %s names no rule of this desk (is this runner configured with "
+                "the desk's follow_ups?); left for another runner",
+                timer.key,
+            )
+            return False
+        try:
+            return self._fire_follow_up(timer, rule, step.is_reminder, moment)
+        except StaleTimer:
+            return False
+
+    @_retried
+    def _fire_follow_up(
+        self, timer: Timer, rule: AutoClose | Reminder, remind: bool, moment: datetime
+    ) -> bool:
+        """Commit the step as the system actor, recording its timer as fired."""
+        ticket = self.store.load(timer.ticket_id)
+        if ticket is None or ticket.state not in rule.states:
+            return False  # it left the state: the commit that moved it dropped the timer
+        at = max(moment, ticket.updated_at)
+        system = Actor.system()
+        event: Event
+        if remind:
+            assert isinstance(rule, Reminder)
+            event = CommentAdded(
+                ticket_id=ticket.id,
+                version=ticket.version + 1,
+                at=at,
+                by=system,
+                body=rule.message,
+                public=True,
+            )
+        else:
+            assert rule.event is not None
+            data = dict(rule.data)
+            dest = self.lifecycle.fire(ticket, rule.event, system, data, at=at)
+            event = Transitioned(
+                ticket_id=ticket.id,
+                version=ticket.version + 1,
+                at=at,
+                by=system,
+                event=rule.event,
+                source=ticket.state,
+                dest=dest,
+                data=MappingProxyType(data) if data else EMPTY_FIELDS,
+            )
+        self._commit_one(apply(ticket, event), ticket.version, (event,), fired=(timer,))
+        return True
 
     def _announce(self, timer: Timer, moment: datetime) -> bool:
         """Call the warning or breach hook of a timer that is still pending (no
@@ -1264,8 +1341,9 @@ class Desk:
         policies: tuple[SLAPolicy, ...],
         calendar: BusinessCalendar,
         escalations: tuple[EscalationPolicy, ...] = (),
+        follow_ups: tuple[AutoClose | Reminder, ...] = (),
     ) -> None:
-        problems: list[str] = []
+        problems: list[str] = check_follow_ups(follow_ups, self.lifecycle)
         known = {metric.name for metric in self.metrics}
         for escalation in escalations:
             if not isinstance(escalation, EscalationPolicy):
@@ -1297,9 +1375,13 @@ class Desk:
         if not isinstance(calendar, BusinessCalendar):
             raise ConfigError(f"calendar must be a BusinessCalendar, got {calendar!r}")
         self._generation += 1
-        self._policy_sets[self._generation] = _SLAGeneration(policies, calendar, escalations)
+        self._policy_sets[self._generation] = _SLAGeneration(
+            policies, calendar, escalations, follow_ups
+        )
         # Once any generation had policies, tickets kept on it still need clocks.
-        self._tracking_sla = bool(policies) or bool(escalations) or len(self._policy_sets) > 1
+        self._tracking_sla = (
+            bool(policies) or bool(escalations) or bool(follow_ups) or len(self._policy_sets) > 1
+        )
 
     def _replay_sla(self, ticket_id: str, generation: int) -> SLAProjection:
         rules = self._policy_sets[generation]
@@ -1312,19 +1394,22 @@ class Desk:
         )
 
     def _timers(self, projection: SLAProjection) -> tuple[Timer, ...]:
-        """The ticket's SLA warnings and breaches, and its escalation steps."""
+        """The ticket's SLA warnings and breaches, escalation steps and follow-ups."""
         rules = self._policy_sets[projection.policy_set]
         timers = projection.timers(policies=rules.policies, calendar=rules.calendar)
-        if not rules.escalations or projection.ticket is None:
+        if not (rules.escalations or rules.follow_ups) or projection.ticket is None:
             return timers
-        steps = escalation_timers(
-            projection,
-            escalations=rules.escalations,
-            policies=rules.policies,
-            calendar=rules.calendar,
-            closed=self._never_escalates(projection.ticket),
-        )
-        return tuple(sorted(timers + steps, key=lambda t: (t.at, t.key)))
+        if rules.escalations:
+            timers += escalation_timers(
+                projection,
+                escalations=rules.escalations,
+                policies=rules.policies,
+                calendar=rules.calendar,
+                closed=self._never_escalates(projection.ticket),
+            )
+        if rules.follow_ups and projection.ticket.merged_into is None:
+            timers += follow_up_timers(projection, rules.follow_ups, rules.calendar)
+        return tuple(sorted(timers, key=lambda t: (t.at, t.key)))
 
     @functools.cached_property
     def _open_states(self) -> frozenset[str]:

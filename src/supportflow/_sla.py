@@ -400,6 +400,10 @@ class SLAProjection:
     responded: bool
     policy_set: int
     policy: str | None
+    #: When the ticket entered its current state, and the version of the event
+    #: that moved it there (what auto-close and reminders count from).
+    state_since: datetime | None = None
+    state_version: int = 0
 
     @classmethod
     def empty(cls, policy_set: int = 0) -> SLAProjection:
@@ -607,6 +611,8 @@ class _Engine:
         self.policy_set = start.policy_set
         self.policy: str | None = start.policy
         self.cycles: list[dict[str, Any]] = [attrs.asdict(c, recurse=False) for c in start.cycles]
+        self.state_since = start.state_since
+        self.state_version = start.state_version
 
     # one event -------------------------------------------------------------------------
     def feed(self, event: Event) -> None:
@@ -626,6 +632,8 @@ class _Engine:
             self._set_running(cycle, category_after, at)
         if isinstance(event, CommentAdded) and event.is_response:
             self.responded = True
+        if before is None or before.state != after.state:
+            self.state_since, self.state_version = at, event.version
         self.ticket = after
 
     def _policy_for(self, ticket: Ticket) -> SLAPolicy | None:
@@ -755,6 +763,8 @@ class _Engine:
             responded=self.responded,
             policy_set=self.policy_set,
             policy=self.policy,
+            state_since=self.state_since,
+            state_version=self.state_version,
         )
 
 
