@@ -20,7 +20,7 @@ from typing import Any, Final, TypeVar, cast
 import attrs
 from attrs import frozen
 
-from supportflow._assign import Workload
+from supportflow._assign import AssignmentStrategy, Workload, strategy_named
 from supportflow._assign import assign as choose_agent
 from supportflow._calendar import BusinessCalendar
 from supportflow._directory import Directory
@@ -232,6 +232,11 @@ class Desk:
             :class:`~supportflow.EscalationPolicy`).
         directory: customers, organisations, agents and groups, for routing,
             escalation and notifications.
+        assign_on_open: an assignment strategy (or the name of a shipped one:
+            ``"round_robin"``, ``"least_loaded"``, ``"skills"``) that picks an
+            agent of the group for a ticket opened with a group and no
+            assignee, recorded as an ``Assigned`` event by the ``system``.
+            Round-robin turns are kept per desk object.
         follow_ups: :class:`~supportflow.AutoClose` and
             :class:`~supportflow.Reminder` rules: close resolved tickets after a
             quiet period, remind customers whose tickets wait on them.
@@ -272,6 +277,7 @@ class Desk:
         directory: Directory | None = None,
         follow_ups: Iterable[AutoClose | Reminder] = (),
         timer_attempts: int = 5,
+        assign_on_open: AssignmentStrategy | str | None = None,
     ) -> None:
         self.plugins = PluginHost(plugins, load_entry_points=load_entry_points)
         if isinstance(store, str):
@@ -299,6 +305,17 @@ class Desk:
                 f"timer_attempts must be a whole number of at least 1, got {timer_attempts!r}"
             )
         self.timer_attempts = timer_attempts
+        self.assign_on_open: AssignmentStrategy | None = None
+        if isinstance(assign_on_open, str):
+            self.assign_on_open = strategy_named(assign_on_open)
+        elif assign_on_open is not None:
+            if not isinstance(assign_on_open, AssignmentStrategy):
+                raise ConfigError(
+                    f"assign_on_open takes an assignment strategy or the name of one, "
+                    f"got {assign_on_open!r}"
+                )
+            self.assign_on_open = assign_on_open
+        self._last_assigned: dict[str, str] = {}  # group -> agent, for round-robin turns
         # SLA policies and the default calendar, by generation: tickets whose
         # targets were kept across an edit (set_sla(..., open_tickets="keep")),
         # and closed tickets, still follow the generation they had.
@@ -353,7 +370,10 @@ class Desk:
                 customer may only open tickets for themselves.
             idempotency_key: a retry with the same key and arguments returns the
                 first ticket instead of opening another.
-            **fields: custom fields.
+            **fields: custom fields. When the desk's directory lists the
+                requester, ``organization`` and ``tier`` are filled from it
+                (unless given), so SLA and escalation conditions such as
+                ``Match(tier="vip")`` can use them.
 
         Raises:
             ValidationError: a value is malformed (empty subject, unknown priority or
@@ -406,12 +426,39 @@ class Desk:
             tags=_tags(tags),
             assignee=_assignee_id(assignee),
             group=group,
-            fields=_custom_fields(fields),
+            fields=_custom_fields(self._with_customer(requester_id, fields)),
             impact=impact,
             urgency=urgency,
         )
         ticket = apply(None, event)
-        return self._commit_one(ticket, 0, (event,), idempotency_key, fingerprint)
+        events: tuple[Event, ...] = (event,)
+        if self.assign_on_open is not None and ticket.assignee is None and group is not None:
+            agent = choose_agent(
+                ticket,
+                self.directory,
+                self.assign_on_open,
+                group=group,
+                now=at,
+                workload=self._workload(group),
+                last_assigned=self._last_assigned.get(group),
+            )
+            if agent is not None:
+                routed = Assigned(
+                    ticket_id=ticket_id,
+                    version=2,
+                    at=at,
+                    by=Actor.system(),
+                    assignee=agent.id,
+                    group=group,
+                    previous_assignee=None,
+                    previous_group=group,
+                )
+                ticket = apply(ticket, routed)
+                events = (event, routed)
+        opened = self._commit_one(ticket, 0, events, idempotency_key, fingerprint)
+        if opened.assignee is not None and group is not None and len(events) > 1:
+            self._last_assigned[group] = opened.assignee
+        return opened
 
     @_retried
     def reply(self, ticket_id: str, body: str, *, by: Actor) -> Ticket:
@@ -1322,6 +1369,19 @@ class Desk:
             for number, change in enumerate(changes, version + 1)
         )
         return escalated, followers
+
+    def _with_customer(self, requester: str, fields: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``fields`` with the requester's organisation and tier from the directory
+        (``organization`` and ``tier``, unless given), for policy conditions."""
+        customer = self.directory.customer(requester)
+        if customer is None:
+            return fields
+        found = {
+            "organization": customer.organization,
+            "tier": self.directory.customer_tier(requester),
+        }
+        extra = {k: v for k, v in found.items() if v is not None and k not in fields}
+        return {**fields, **extra} if extra else fields
 
     def _workload(self, group: str | None) -> Workload:
         """Open tickets per agent of ``group`` (every listed agent when ``None``)."""

@@ -288,10 +288,14 @@ class Match:
 
     A field given as a collection matches any of its values; ``tags`` matches
     if the ticket has any of them; ``fields`` compares custom fields.
+    ``tier`` and ``organization`` match the custom fields of the same names,
+    which :meth:`Desk.open_ticket <supportflow.Desk.open_ticket>` fills from
+    the desk's :class:`~supportflow.Directory` when it knows the requester
+    (so a ticket keeps the tier it was opened with, and replays agree).
 
-    >>> Match(priority=["urgent", "high"], channel="email")
+    >>> Match(priority=["urgent", "high"], channel="email", tier="vip")
     Match(priority=('urgent', 'high'), channel=('email',), category=(), tags=(), requester=(), \
-fields={})
+fields={}, tier=('vip',), organization=())
     """
 
     priority: tuple[str, ...] = field(default=(), converter=_priorities)
@@ -300,6 +304,8 @@ fields={})
     tags: tuple[str, ...] = field(default=(), converter=_plain_strings)
     requester: tuple[str, ...] = field(default=(), converter=_plain_strings)
     fields: Mapping[str, Any] = field(factory=dict, converter=_plain_dict)
+    tier: tuple[str, ...] = field(default=(), converter=_plain_strings)
+    organization: tuple[str, ...] = field(default=(), converter=_plain_strings)
 
     def __call__(self, ticket: Ticket) -> bool:
         return (
@@ -308,6 +314,8 @@ fields={})
             and (not self.category or ticket.category in self.category)
             and (not self.tags or any(tag in ticket.tags for tag in self.tags))
             and (not self.requester or ticket.requester in self.requester)
+            and (not self.tier or ticket.fields.get("tier") in self.tier)
+            and (not self.organization or ticket.fields.get("organization") in self.organization)
             and all(ticket.fields.get(k) == v for k, v in self.fields.items())
         )
 
