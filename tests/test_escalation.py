@@ -353,3 +353,32 @@ def test_a_level_repeats_while_the_clock_runs_up_to_its_bound():
     ticket = desk.open_ticket(subject="VPN", requester=ALICE, priority="high")
     tick_until(desk, clock, START + 6 * H, step=10 * MINUTE)
     assert [e.repeat for e in escalations(desk, ticket.id)] == [0, 1, 2]
+
+
+def test_raising_the_priority_does_not_replay_the_levels_already_carried_out():
+    sla = SLAPolicy(
+        "tiered",
+        {"high": {"resolution": 8 * H}, "urgent": {"resolution": 4 * H}},
+        warn_at=(),
+    )
+    policy = EscalationPolicy(
+        "climb",
+        [
+            Level(Trigger.fraction(0.5), Action.add_tag("half-way")),
+            Level(Trigger.at_breach(), Action.raise_priority()),
+            Level(Trigger.after_breach(2 * H), Action.notify("supervisor")),
+        ],
+    )
+    desk, clock, _ = make_desk(policy, sla=(sla,))
+    ticket = desk.open_ticket(subject="Outage", requester=ALICE, priority="high")
+    tick_until(desk, clock, START + 8 * H + MINUTE)
+    # Level 2 raised the priority. Under the urgent target (4 h) the ticket is
+    # four hours past its breach: level 3 (breach + 2 h) is overdue and follows
+    # at once, but levels 1 and 2 already happened in this cycle and do not
+    # happen again under the new target.
+    assert desk.get(ticket.id).priority.value == "urgent"
+    fired = escalations(desk, ticket.id)
+    assert [e.level for e in fired] == [1, 2, 3]
+    assert [e.at for e in fired] == [START + 4 * H, START + 8 * H + MINUTE, START + 8 * H + MINUTE]
+    tick_until(desk, clock, START + 48 * H, step=H)
+    assert [e.level for e in escalations(desk, ticket.id)] == [1, 2, 3]

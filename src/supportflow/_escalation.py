@@ -383,8 +383,10 @@ def escalation_timers(
 
     Only the first policy that applies is used. Clock-relative levels follow
     the newest active cycle of the policy's metric that has a target; a met,
-    stopped or paused clock schedules nothing. Condition levels fire at the
-    ticket's last change while the condition holds. ``closed`` tickets (closed
+    stopped or paused clock schedules nothing; a step already carried out in
+    the cycle (under an earlier target, before a priority change) is not
+    scheduled again. Condition levels fire at the ticket's last change while
+    the condition holds. ``closed`` tickets (closed
     or merged) never escalate.
     """
     ticket = projection.ticket
@@ -394,6 +396,7 @@ def escalation_timers(
     if policy is None:
         return ()
     out: list[Timer] = []
+    done = frozenset(projection.escalated)
     for number, level in enumerate(policy.levels, 1):
         if level.trigger.kind != "condition":
             continue
@@ -422,6 +425,8 @@ def escalation_timers(
                     if policy.not_before is not None and due < policy.not_before:
                         continue
                     step = Step(policy.name, number, loop, repeat)
+                    if f"{cycle.metric}/{cycle.number}/{step.tag}" in done:
+                        continue  # carried out under an earlier target of this cycle
                     out.append(
                         _timer(
                             ticket.id,

@@ -26,7 +26,7 @@ from supportflow._calendar import BusinessCalendar
 from supportflow._lifecycle import Lifecycle
 from supportflow._model import Category, Channel, Priority, Ticket
 from supportflow.errors import ConfigError, ValidationError
-from supportflow.events import CommentAdded, Event, TicketOpened, apply
+from supportflow.events import CommentAdded, Escalated, Event, TicketOpened, apply
 
 __all__ = [
     "FIRST_RESPONSE",
@@ -412,6 +412,9 @@ class SLAProjection:
     #: that moved it there (what auto-close and reminders count from).
     state_since: datetime | None = None
     state_version: int = 0
+    #: The escalation steps carried out, as ``<metric>/<cycle>/<step tag>``: a
+    #: step fires once per clock cycle, even when a new target reschedules it.
+    escalated: tuple[str, ...] = ()
 
     @classmethod
     def empty(cls, policy_set: int = 0) -> SLAProjection:
@@ -621,6 +624,7 @@ class _Engine:
         self.cycles: list[dict[str, Any]] = [attrs.asdict(c, recurse=False) for c in start.cycles]
         self.state_since = start.state_since
         self.state_version = start.state_version
+        self.escalated = start.escalated
 
     # one event -------------------------------------------------------------------------
     def feed(self, event: Event) -> None:
@@ -642,6 +646,9 @@ class _Engine:
             self.responded = True
         if before is None or before.state != after.state:
             self.state_since, self.state_version = at, event.version
+        if isinstance(event, Escalated):
+            tag = f"esc:{event.policy}:{event.level}.{event.loop}.{event.repeat}"
+            self.escalated = (*self.escalated, f"{event.metric}/{event.cycle}/{tag}")
         self.ticket = after
 
     def _policy_for(self, ticket: Ticket) -> SLAPolicy | None:
@@ -773,6 +780,7 @@ class _Engine:
             policy=self.policy,
             state_since=self.state_since,
             state_version=self.state_version,
+            escalated=self.escalated,
         )
 
 
