@@ -34,7 +34,7 @@ from supportflow._escalation import (
     raised,
 )
 from supportflow._followup import (
-    AutoClose,
+    FollowUp,
     Reminder,
     check_follow_ups,
     follow_up_timers,
@@ -51,6 +51,7 @@ from supportflow._model import (
     Role,
     Ticket,
     new_ticket_id,
+    repeated,
 )
 from supportflow._plugins import PluginHost
 from supportflow._sla import STANDARD_METRICS, Metric, SLAPolicy, SLAProjection, SLAReport, Timer
@@ -178,7 +179,7 @@ class _SLAGeneration:
     policies: tuple[SLAPolicy, ...]
     calendar: BusinessCalendar
     escalations: tuple[EscalationPolicy, ...] = ()
-    follow_ups: tuple[AutoClose | Reminder, ...] = ()
+    follow_ups: tuple[FollowUp, ...] = ()
 
 
 @frozen
@@ -275,7 +276,7 @@ class Desk:
         retries: int = 3,
         escalation: Iterable[EscalationPolicy] = (),
         directory: Directory | None = None,
-        follow_ups: Iterable[AutoClose | Reminder] = (),
+        follow_ups: Iterable[FollowUp] = (),
         timer_attempts: int = 5,
         assign_on_open: AssignmentStrategy | str | None = None,
     ) -> None:
@@ -431,34 +432,43 @@ class Desk:
             urgency=urgency,
         )
         ticket = apply(None, event)
-        events: tuple[Event, ...] = (event,)
-        if self.assign_on_open is not None and ticket.assignee is None and group is not None:
-            agent = choose_agent(
-                ticket,
-                self.directory,
-                self.assign_on_open,
-                group=group,
-                now=at,
-                workload=self._workload(group),
-                last_assigned=self._last_assigned.get(group),
-            )
-            if agent is not None:
-                routed = Assigned(
-                    ticket_id=ticket_id,
-                    version=2,
-                    at=at,
-                    by=Actor.system(),
-                    assignee=agent.id,
-                    group=group,
-                    previous_assignee=None,
-                    previous_group=group,
-                )
-                ticket = apply(ticket, routed)
-                events = (event, routed)
-        opened = self._commit_one(ticket, 0, events, idempotency_key, fingerprint)
-        if opened.assignee is not None and group is not None and len(events) > 1:
-            self._last_assigned[group] = opened.assignee
+        routed = self._route_on_open(ticket)
+        if routed is None:
+            return self._commit_one(ticket, 0, (event,), idempotency_key, fingerprint)
+        opened = self._commit_one(
+            apply(ticket, routed), 0, (event, routed), idempotency_key, fingerprint
+        )
+        if routed.group is not None and routed.assignee is not None:
+            self._last_assigned[routed.group] = routed.assignee
         return opened
+
+    def _route_on_open(self, ticket: Ticket) -> Assigned | None:
+        """The ``system``'s assignment of a new ticket with a group and no assignee
+        to an agent of the group (``None``: no strategy, or nobody eligible)."""
+        group = ticket.group
+        if self.assign_on_open is None or ticket.assignee is not None or group is None:
+            return None
+        agent = choose_agent(
+            ticket,
+            self.directory,
+            self.assign_on_open,
+            group=group,
+            now=ticket.created_at,
+            workload=self._workload(group),
+            last_assigned=self._last_assigned.get(group),
+        )
+        if agent is None:
+            return None
+        return Assigned(
+            ticket_id=ticket.id,
+            version=ticket.version + 1,
+            at=ticket.created_at,
+            by=Actor.system(),
+            assignee=agent.id,
+            group=group,
+            previous_assignee=None,
+            previous_group=group,
+        )
 
     @_retried
     def reply(self, ticket_id: str, body: str, *, by: Actor) -> Ticket:
@@ -566,9 +576,22 @@ class Desk:
             if first is not None:
                 return first
         ticket = self._load(ticket_id, actor)
-        at = self._now()
+        moved = self._moved(ticket, event, actor, data, self._now())
+        return self._commit_one(
+            apply(ticket, moved), ticket.version, (moved,), idempotency_key, fingerprint
+        )
+
+    def _moved(
+        self, ticket: Ticket, event: str, actor: Actor, data: Mapping[str, Any], at: datetime
+    ) -> Transitioned:
+        """The Transitioned event of ``event`` fired on ``ticket`` by ``actor``.
+
+        Raises:
+            InvalidTransition, PermissionDenied: as :meth:`Lifecycle.fire
+                <supportflow.Lifecycle.fire>` decides.
+        """
         dest = self.lifecycle.fire(ticket, event, actor, data, at=at)
-        moved = Transitioned(
+        return Transitioned(
             ticket_id=ticket.id,
             version=ticket.version + 1,
             at=at,
@@ -577,9 +600,6 @@ class Desk:
             source=ticket.state,
             dest=dest,
             data=MappingProxyType(dict(data)) if data else EMPTY_FIELDS,
-        )
-        return self._commit_one(
-            apply(ticket, moved), ticket.version, (moved,), idempotency_key, fingerprint
         )
 
     @_retried
@@ -964,7 +984,7 @@ class Desk:
         open_tickets: str,
         calendar: BusinessCalendar | None = None,
         escalation: Iterable[EscalationPolicy] | None = None,
-        follow_ups: Iterable[AutoClose | Reminder] | None = None,
+        follow_ups: Iterable[FollowUp] | None = None,
     ) -> None:
         """Replace the SLA policies (and the default calendar), choosing what
         happens to open tickets.
@@ -1071,22 +1091,20 @@ class Desk:
         self, claims: list[TimerClaim], moment: datetime, started: datetime, lease: timedelta
     ) -> list[Timer]:
         """Carry out one batch of claimed timers (see :meth:`run_due`)."""
-        done: list[Timer] = []  # in the order carried out (announced ones once recorded)
-        hooked: list[TimerClaim] = []
-        announced: set[str] = set()
+        done: list[Timer] = []  # in the order carried out
+        announced: list[TimerClaim] = []  # hooks called, to be recorded at the end
         for index, claim in enumerate(claims):
             # The lease was taken at `moment`; time has passed since on the clock.
             current = moment + (self._now() - started)
             if current + lease / 2 >= claim.lease_until:
                 # Renew what this runner still holds: the rest of the batch and
                 # the announced timers waiting to be recorded.
-                held = {
-                    c.timer.key: c
-                    for c in self.store.renew_timers(
-                        [*hooked, *claims[index:]], current, lease=lease
-                    )
-                }
-                hooked = [held[c.timer.key] for c in hooked if c.timer.key in held]
+                renewed = self.store.renew_timers(
+                    [*announced, *claims[index:]], current, lease=lease
+                )
+                held = {c.timer.key: c for c in renewed}
+                # One lost here keeps its old token: recording it fails below.
+                announced = [held.get(c.timer.key, c) for c in announced]
                 claims[index:] = [held.get(c.timer.key, c) for c in claims[index:]]
                 if claim.timer.key not in held:
                     continue  # lost to another runner: it is theirs now
@@ -1094,14 +1112,14 @@ class Desk:
             timer = claim.timer
             try:
                 if timer.kind == "escalation":
-                    if self._escalate(claim, moment):
-                        done.append(timer)
+                    carried = self._escalate(claim, moment)
                 elif timer.kind == "followup":
-                    if self._follow_up(timer, moment):
-                        done.append(timer)
-                elif self._announce(timer, moment):
-                    hooked.append(claim)
-                    announced.add(timer.key)
+                    carried = self._follow_up(claim, moment)
+                else:
+                    carried = self._announce(timer, moment)
+                    if carried:
+                        announced.append(claim)
+                if carried:
                     done.append(timer)
             except Exception:
                 if claim.attempts < self.timer_attempts:
@@ -1119,68 +1137,83 @@ class Desk:
                 )
                 done += self.store.complete_timers([claim], moment)
         if announced:
-            recorded = {t.key for t in self.store.complete_timers(hooked, moment)}
-            lost = announced - recorded  # taken over meanwhile
+            # An announced timer lost to another runner meanwhile was not ours to record.
+            recorded = {t.key for t in self.store.complete_timers(announced, moment)}
+            lost = {c.timer.key for c in announced} - recorded
             done = [t for t in done if t.key not in lost]
         return done
 
-    def _follow_up(self, timer: Timer, moment: datetime) -> bool:
-        """Carry out an auto-close or reminder step; ``False`` if it was not this
-        runner's to take (fired, cancelled or moved, or an unknown rule)."""
+    def _follow_up(self, claim: TimerClaim, moment: datetime) -> bool:
+        """Carry out an auto-close or reminder step (see :meth:`_take_step`)."""
+        timer = claim.timer
         step = parse_follow_up_key(timer.key)
         rules = self._policy_sets.get(timer.policy_set)
         rule = None
         if step is not None and rules is not None:
             rule = next((r for r in rules.follow_ups if r.name == step.rule), None)
         if step is None or rule is None:
-            _log.warning(
-                "follow-up %s names no rule of this desk (is this runner configured with "
-                "the desk's follow_ups?); left for another runner",
-                timer.key,
-            )
-            return False
+            return _not_this_runners(timer, "names no follow-up rule", "follow_ups")
+        remind = step.is_reminder
+
+        def decide(ticket: Ticket, at: datetime) -> tuple[Event, ...]:
+            if ticket.state not in rule.states:
+                return ()  # it left the state: the commit that moved it dropped the timer
+            if remind:
+                assert isinstance(rule, Reminder)
+                reminder = CommentAdded(
+                    ticket_id=ticket.id,
+                    version=ticket.version + 1,
+                    at=at,
+                    by=Actor.system(),
+                    body=rule.message,
+                    public=True,
+                )
+                return (reminder,)
+            assert rule.event is not None
+            return (self._moved(ticket, rule.event, Actor.system(), rule.data, at),)
+
+        return bool(self._take_step(claim, moment, decide))
+
+    def _take_step(
+        self,
+        claim: TimerClaim,
+        moment: datetime,
+        decide: Callable[[Ticket, datetime], tuple[Event, ...]],
+    ) -> tuple[Ticket, tuple[Event, ...]] | bool:
+        """Carry out a step that changes its ticket (an escalation step, an
+        auto-close, a reminder): commit the events ``decide`` makes of the ticket
+        as it is now, at ``max(moment, ticket.updated_at)``, together with the
+        step's timer recorded as fired.
+
+        Returns the ticket after the commit and the events; ``True`` when
+        ``decide`` found nothing to do any more (the timer is recorded as fired
+        on its own); ``False`` when the step was not this runner's to take: it
+        fired, or a later command cancelled or moved it.
+        """
         try:
-            return self._fire_follow_up(timer, rule, step.is_reminder, moment)
+            taken = self._commit_step(claim.timer, moment, decide)
         except StaleTimer:
             return False
+        if taken is None:
+            return bool(self.store.complete_timers([claim], moment))
+        return taken
 
     @_retried
-    def _fire_follow_up(
-        self, timer: Timer, rule: AutoClose | Reminder, remind: bool, moment: datetime
-    ) -> bool:
-        """Commit the step as the system actor, recording its timer as fired."""
+    def _commit_step(
+        self,
+        timer: Timer,
+        moment: datetime,
+        decide: Callable[[Ticket, datetime], tuple[Event, ...]],
+    ) -> tuple[Ticket, tuple[Event, ...]] | None:
+        """One attempt of :meth:`_take_step`, re-run from a fresh read if it loses a race."""
         ticket = self.store.load(timer.ticket_id)
-        if ticket is None or ticket.state not in rule.states:
-            return False  # it left the state: the commit that moved it dropped the timer
-        at = max(moment, ticket.updated_at)
-        system = Actor.system()
-        event: Event
-        if remind:
-            assert isinstance(rule, Reminder)
-            event = CommentAdded(
-                ticket_id=ticket.id,
-                version=ticket.version + 1,
-                at=at,
-                by=system,
-                body=rule.message,
-                public=True,
-            )
-        else:
-            assert rule.event is not None
-            data = dict(rule.data)
-            dest = self.lifecycle.fire(ticket, rule.event, system, data, at=at)
-            event = Transitioned(
-                ticket_id=ticket.id,
-                version=ticket.version + 1,
-                at=at,
-                by=system,
-                event=rule.event,
-                source=ticket.state,
-                dest=dest,
-                data=MappingProxyType(data) if data else EMPTY_FIELDS,
-            )
-        self._commit_one(apply(ticket, event), ticket.version, (event,), fired=(timer,))
-        return True
+        events = () if ticket is None else decide(ticket, max(moment, ticket.updated_at))
+        if ticket is None or not events:
+            return None
+        after = ticket
+        for event in events:
+            after = apply(after, event)
+        return self._commit_one(after, ticket.version, events, fired=(timer,)), events
 
     def _announce(self, timer: Timer, moment: datetime) -> bool:
         """Call the warning or breach hook of a timer that is still pending (no
@@ -1206,9 +1239,9 @@ class Desk:
         return True
 
     def _escalate(self, claim: TimerClaim, moment: datetime) -> bool:
-        """Fire one escalation step: its level's actions and an Escalated event in
-        one commit that also records the step as fired. ``False``: the step was
-        not this runner's to take (fired, cancelled or moved meanwhile)."""
+        """Carry out one escalation step: its level's actions and an Escalated
+        event in one commit (see :meth:`_take_step`), then the custom actions'
+        hook. A closed or merged ticket no longer escalates."""
         timer = claim.timer
         step = parse_step_key(timer.key)
         rules = self._policy_sets.get(timer.policy_set)
@@ -1216,23 +1249,18 @@ class Desk:
         if step is not None and rules is not None:
             policy = next((p for p in rules.escalations if p.name == step.policy), None)
         if step is None or policy is None or not 0 < step.level <= len(policy.levels):
-            # Another runner configured with the policies that made this step
-            # takes it over when the lease ends; this desk must not drop it.
-            _log.warning(
-                "escalation step %s names no policy level of this desk (is this runner "
-                "configured with the desk's escalation policies?); left for another runner",
-                timer.key,
-            )
-            return False
+            return _not_this_runners(timer, "names no escalation policy level", "escalation")
         level = policy.levels[step.level - 1]
-        try:
-            fired = self._fire_step(timer, policy, level, step, moment)
-        except StaleTimer:
-            return False
-        if fired is None:
-            # Closed or merged: the step will never apply; record it as done.
-            return bool(self.store.complete_timers([claim], moment))
-        after, escalated = fired
+
+        def decide(ticket: Ticket, at: datetime) -> tuple[Event, ...]:
+            if self._never_escalates(ticket):
+                return ()
+            return self._escalation_events(ticket, policy, level, step, timer, at)
+
+        taken = self._take_step(claim, moment, decide)
+        if isinstance(taken, bool):
+            return taken
+        after, (escalated, *_) = taken
         for action in level.actions:
             if action.kind == "custom":
                 self.plugins.notify(
@@ -1244,23 +1272,6 @@ class Desk:
                 )
         return True
 
-    @_retried
-    def _fire_step(
-        self, timer: Timer, policy: EscalationPolicy, level: Level, step: Step, moment: datetime
-    ) -> tuple[Ticket, Escalated] | None:
-        """Commit the step's events on the ticket as it is now, recording the
-        step's timer as fired (``None``: the ticket may not escalate any more);
-        re-run from a fresh read if it loses a race."""
-        ticket = self.store.load(timer.ticket_id)
-        if ticket is None or self._never_escalates(ticket):
-            return None
-        escalated, changes = self._escalation_events(ticket, policy, level, step, timer, moment)
-        events = (escalated, *changes)
-        after = ticket
-        for event in events:
-            after = apply(after, event)
-        return self._commit_one(after, ticket.version, events, fired=(timer,)), escalated
-
     def _escalation_events(
         self,
         ticket: Ticket,
@@ -1268,10 +1279,9 @@ class Desk:
         level: Level,
         step: Step,
         timer: Timer,
-        moment: datetime,
-    ) -> tuple[Escalated, tuple[Event, ...]]:
-        """The step's Escalated event and the changes its actions make, in order."""
-        at = max(moment, ticket.updated_at)
+        at: datetime,
+    ) -> tuple[Event, ...]:
+        """The step's Escalated event, then the changes its actions make, in order."""
         system = Actor.system()
         changes: list[dict[str, Any]] = []
         targets: list[str] = []
@@ -1368,7 +1378,7 @@ class Desk:
             change.pop("type")(ticket_id=ticket.id, version=number, at=at, by=system, **change)
             for number, change in enumerate(changes, version + 1)
         )
-        return escalated, followers
+        return (escalated, *followers)
 
     def _with_customer(self, requester: str, fields: Mapping[str, Any]) -> Mapping[str, Any]:
         """``fields`` with the requester's organisation and tier from the directory
@@ -1401,7 +1411,7 @@ class Desk:
         policies: tuple[SLAPolicy, ...],
         calendar: BusinessCalendar,
         escalations: tuple[EscalationPolicy, ...] = (),
-        follow_ups: tuple[AutoClose | Reminder, ...] = (),
+        follow_ups: tuple[FollowUp, ...] = (),
     ) -> None:
         problems: list[str] = check_follow_ups(follow_ups, self.lifecycle)
         known = {metric.name for metric in self.metrics}
@@ -1413,8 +1423,7 @@ class Desk:
                 escalation.check(metrics=known, groups=groups)
             except ConfigError as exc:
                 problems.append(str(exc))
-        escalation_names = [e.name for e in escalations]
-        twice = sorted({n for n in escalation_names if escalation_names.count(n) > 1})
+        twice = repeated(e.name for e in escalations)
         if twice:
             problems.append(f"escalation policy names must be unique: {', '.join(twice)}")
         names = [policy.name for policy in policies]
@@ -1427,7 +1436,7 @@ class Desk:
                     f"policy {policy.name!r} sets targets for unknown metrics "
                     f"{', '.join(unknown)}; the desk keeps {', '.join(sorted(known))}"
                 )
-        duplicates = sorted({name for name in names if names.count(name) > 1})
+        duplicates = repeated(names)
         if duplicates:
             problems.append(f"SLA policy names must be unique: {', '.join(duplicates)}")
         if problems:
@@ -1656,6 +1665,22 @@ class Desk:
 
 
 # -- small pure helpers ------------------------------------------------------------------
+
+
+def _not_this_runners(timer: Timer, problem: str, setting: str) -> bool:
+    """Log that ``timer`` is left to a runner configured with the desk's rules; ``False``.
+
+    Another runner configured with the rules that scheduled the step takes it
+    over when the lease ends; this desk must not drop it.
+    """
+    _log.warning(
+        "timer %s %s of this desk (is this runner configured with the desk's %s?); "
+        "left for another runner",
+        timer.key,
+        problem,
+        setting,
+    )
+    return False
 
 
 def _check_actor(by: object) -> Actor:

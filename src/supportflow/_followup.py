@@ -26,7 +26,7 @@ from attrs import field, frozen
 
 from supportflow._calendar import BusinessCalendar
 from supportflow._lifecycle import Lifecycle
-from supportflow._model import Role
+from supportflow._model import Role, repeated
 from supportflow._sla import SLAProjection, Timer
 from supportflow.errors import ConfigError
 
@@ -228,12 +228,10 @@ def follow_up_timers(
 def parse_follow_up_key(key: str) -> FollowUpStep | None:
     """The rule and step a follow-up timer key names (``None`` if it is not one)."""
     parts = key.split("/")
-    if len(parts) != 3 or not parts[1].startswith("followup:"):
+    fields = parts[1].split(":") if len(parts) == 3 else []
+    if len(fields) != 3 or fields[0] != "followup" or not fields[1] or not fields[2]:
         return None
-    _, rule, step = parts[1].split(":", 2) if parts[1].count(":") == 2 else ("", "", "")
-    if not rule or not step:
-        return None
-    return FollowUpStep(rule, step)
+    return FollowUpStep(fields[1], fields[2])
 
 
 def check_follow_ups(rules: Sequence[object], lifecycle: Lifecycle) -> list[str]:
@@ -270,7 +268,7 @@ def check_follow_ups(rules: Sequence[object], lifecycle: Lifecycle) -> list[str]
                     f"follow-up {rule.name!r} fires {event!r}, which requires "
                     f"{', '.join(missing)}; pass them in data="
                 )
-    twice = sorted({name for name in names if names.count(name) > 1})
+    twice = repeated(names)
     if twice:
         problems.append(f"follow-up names must be unique: {', '.join(twice)}")
     return problems

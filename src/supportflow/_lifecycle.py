@@ -27,7 +27,7 @@ from transitions import Machine, MachineError
 from transitions import State as _MachineState
 from transitions import Transition as _MachineTransition
 
-from supportflow._model import Actor, Category, Role, Ticket
+from supportflow._model import Actor, Category, Role, Ticket, repeated
 from supportflow.errors import InvalidTransition, LifecycleError, PermissionDenied
 
 __all__ = [
@@ -594,7 +594,7 @@ def _validate(lc: Lifecycle) -> list[str]:
             problems.append(
                 f"state name {name!r} is not an identifier (letters, digits, underscores)"
             )
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = repeated(names)
     if duplicates:
         problems.append(f"states declared more than once: {', '.join(duplicates)}")
 

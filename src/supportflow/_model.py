@@ -464,3 +464,12 @@ def new_ticket_id(at: datetime) -> str:
 
 
 _UUID_FORMAT = "%08x-%04x-%04x-%04x-%012x"
+
+
+def repeated(names: Iterable[str]) -> list[str]:
+    """The names that occur more than once, sorted (for "must be unique" checks)."""
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for name in names:
+        (twice if name in seen else seen).add(name)
+    return sorted(twice)

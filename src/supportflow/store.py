@@ -16,13 +16,13 @@ import itertools
 import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import attrs
 from attrs import field, frozen
 
-from supportflow._model import Priority, Ticket
+from supportflow._model import Priority, Ticket, repeated
 from supportflow._sla import SLAProjection, Timer
 from supportflow.errors import (
     ConcurrencyConflict,
@@ -388,9 +388,9 @@ class MemoryStore:
         self._sla: dict[str, SLAProjection] = {}
         self._timers: dict[str, dict[str, Timer]] = {}  # ticket id -> key -> timer
         self._fired: set[str] = set()
-        # Timer key -> [token, lease_until, attempts]; kept across timer-set
-        # replacements for the keys that stay, dropped when the key fires.
-        self._timer_leases: dict[str, list[Any]] = {}
+        # Timer key -> its lease; kept across timer-set replacements for the
+        # keys that stay, dropped when the key fires or leaves the set.
+        self._timer_leases: dict[str, _TimerLease] = {}
         self._outbox: dict[int, _OutboxRow] = {}
         self._outbox_ids = itertools.count(1)
         self._deliveries: dict[str, _DeliveryRow] = {}
@@ -523,14 +523,15 @@ class MemoryStore:
                     t
                     for timers in self._timers.values()
                     for t in timers.values()
-                    if t.at <= now and _lease_free(leases.get(t.key), now)
+                    if t.at <= now and (t.key not in leases or leases[t.key].lease_until <= now)
                 ),
                 key=lambda t: (t.at, t.key),
             )
             for timer in due[:limit]:
-                held = leases.setdefault(timer.key, [None, None, 0])
-                held[:] = [secrets.token_hex(16), now + lease, held[2] + 1]
-                claims.append(TimerClaim(timer, held[0], held[1], held[2]))
+                held = leases.setdefault(timer.key, _TimerLease())
+                held.token, held.lease_until = secrets.token_hex(16), now + lease
+                held.attempts += 1
+                claims.append(TimerClaim(timer, held.token, held.lease_until, held.attempts))
         return claims
 
     def complete_timers(self, claims: Sequence[TimerClaim], now: datetime) -> list[Timer]:
@@ -544,7 +545,7 @@ class MemoryStore:
                 held = self._timer_leases.get(timer.key)
                 if stored is None or stored.at > timer.at or held is None:
                     continue
-                if held[0] != claim.token:
+                if held.token != claim.token:
                     continue
                 del self._timers[timer.ticket_id][timer.key]
                 del self._timer_leases[timer.key]
@@ -561,10 +562,10 @@ class MemoryStore:
         with self._lock:
             for claim in claims:
                 held = self._timer_leases.get(claim.timer.key)
-                if held is None or held[0] != claim.token:
+                if held is None or held.token != claim.token:
                     continue
-                held[1] = now + lease
-                renewed.append(attrs.evolve(claim, lease_until=held[1]))
+                held.lease_until = now + lease
+                renewed.append(attrs.evolve(claim, lease_until=held.lease_until))
         return renewed
 
     def claim_outbox(
@@ -726,11 +727,6 @@ class MemoryStore:
         return f"<MemoryStore: {len(self._tickets)} tickets>"
 
 
-def _lease_free(held: list[Any] | None, now: datetime) -> bool:
-    """Whether a timer lease (``[token, lease_until, attempts]``) leaves the timer claimable."""
-    return held is None or held[1] is None or held[1] <= now
-
-
 def check_limit(limit: int | None) -> None:
     """Refuse a ``limit`` that is not ``None`` or a positive whole number.
 
@@ -797,9 +793,8 @@ def check_notifications(
     notifications: Sequence[Notification], failed: Sequence[tuple[Notification, str]]
 ) -> None:
     """Refuse an expansion that lists a notification id twice."""
-    ids = [n.id for n in notifications] + [n.id for n, _ in failed]
-    if len(set(ids)) != len(ids):
-        twice = sorted({i for i in ids if ids.count(i) > 1})
+    twice = repeated([n.id for n in notifications] + [n.id for n, _ in failed])
+    if twice:
         raise ValidationError(
             f"notification ids {twice} appear twice in one expansion; make route keys unique"
         )
@@ -846,6 +841,17 @@ class _DeliveryRow:
 def _delivery_order(row: _DeliveryRow) -> tuple[datetime, str]:
     assert row.next_at is not None
     return (row.next_at, row.notification.id)
+
+
+class _TimerLease:
+    """A claimed timer's lease in a MemoryStore (the timer itself stays pending)."""
+
+    __slots__ = ("attempts", "lease_until", "token")
+
+    def __init__(self) -> None:
+        self.token = ""
+        self.lease_until = datetime.min.replace(tzinfo=UTC)
+        self.attempts = 0
 
 
 class _OutboxRow:

@@ -2334,6 +2334,13 @@ def _imported_id(number: int) -> str:
     return f"00000000-0000-7000-8000-{number:012x}"
 
 
+def _fresh_token(handed_out: dict[Any, set[str]], key: Any, token: str) -> None:
+    """Record ``token`` as handed out for ``key``; it must not have been before."""
+    tokens = handed_out.setdefault(key, set())
+    assert token not in tokens, "a re-claim must get a new token"
+    tokens.add(token)
+
+
 def _outcome(action: Callable[[], None]) -> BaseException | None:
     try:
         action()
@@ -2674,9 +2681,7 @@ class StoreStateMachine(RuleBasedStateMachine):
             (c.timer, c.attempts, c.lease_until) for c in expected
         ]
         for claim in actual:
-            tokens = self.timer_tokens.setdefault(claim.timer.key, set())
-            assert claim.token not in tokens, "a re-claim must get a new token"
-            tokens.add(claim.token)
+            _fresh_token(self.timer_tokens, claim.timer.key, claim.token)
         return multiple(*zip(expected, actual, strict=True))
 
     @precondition(lambda self: TIMERS in self.capabilities)
@@ -2746,9 +2751,7 @@ class StoreStateMachine(RuleBasedStateMachine):
             assert got.message.id == known, "a message changed its id"
             assert got.message.event == want.message.event
             assert (got.attempts, got.lease_until) == (want.attempts, want.lease_until)
-            tokens = self.tokens.setdefault(got.message.id, set())
-            assert got.token not in tokens, "a re-claim must get a new token"
-            tokens.add(got.token)
+            _fresh_token(self.tokens, got.message.id, got.token)
             note_event(f"outbox claim attempt {min(got.attempts, 3)}")
         return multiple(*zip(expected, actual, strict=True))
 
